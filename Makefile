@@ -1,0 +1,45 @@
+# genlab: `make train MODEL=dcgan`, `make test`. The first use creates .venv and installs everything.
+SHELL := /bin/bash
+VENV ?= .venv
+PYTHON := $(VENV)/bin/python
+MODEL ?= dcgan
+ARGS ?=
+MODELS := $(sort $(basename $(notdir $(wildcard conf/experiment/*.yaml))))
+export DATA_ROOT ?= data
+
+.DEFAULT_GOAL := help
+.PHONY: help install train test test-fast lint format bench check-model
+
+help: ## Show the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@echo "  models: $(MODELS)"
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PYTHON) || python3 -m venv $(VENV)
+	$(PYTHON) -m pip install -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed ## Create .venv and install genlab with its dependencies
+
+check-model:
+	@[ -f conf/experiment/$(MODEL).yaml ] || { echo "Unknown model '$(MODEL)'. Available: $(MODELS)" >&2; exit 2; }
+
+train: check-model install ## Train MODEL (one of the models below) with Hydra overrides in ARGS
+	$(PYTHON) train.py experiment=$(MODEL) $(ARGS)
+
+test: install ## Run every test, the real-data integration tests included
+	$(PYTHON) -m pytest
+
+test-fast: install ## Run the tests that take seconds
+	$(PYTHON) -m pytest -m "not slow"
+
+lint: install ## ruff lint and format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install ## ruff fix and format
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+bench: install ## images/second of the DCGAN: Lightning module vs a plain PyTorch loop
+	$(PYTHON) benchmarks/gan_throughput.py $(ARGS)

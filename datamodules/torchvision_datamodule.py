@@ -1,0 +1,122 @@
+"""MNIST, FashionMNIST and CIFAR-10 through torchvision, held in memory as uint8 tensors."""
+
+import os
+
+import lightning as L
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset, random_split
+from torchvision import datasets
+
+from datamodules.errors import DatasetNotFoundError
+from datamodules.sampling import eval_loader, train_loader
+
+# name -> (torchvision class, folder under root, channels, native size, classes)
+DATASETS = {
+    "mnist": (datasets.MNIST, "MNIST/raw", 1, 28, 10),
+    "fashion_mnist": (datasets.FashionMNIST, "FashionMNIST/raw", 1, 28, 10),
+    "cifar10": (datasets.CIFAR10, "cifar-10-batches-py", 3, 32, 10),
+}
+
+
+class InMemoryImages(Dataset):
+    """uint8 images (N, C, H, W) and labels, served as float images in [0, 1]."""
+
+    def __init__(self, images: Tensor, labels: Tensor) -> None:
+        self.images, self.labels = images, labels
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
+        return self.images[index].float().div_(255), self.labels[index]
+
+
+class TorchvisionDataModule(L.LightningDataModule):
+    """A torchvision dataset with a seeded validation split held out from its train split."""
+
+    def __init__(
+        self,
+        name: str = "mnist",
+        root: str = "data",
+        batch_size: int = 128,
+        num_workers: int = 0,
+        val_fraction: float = 0.1,
+        seed: int = 0,
+        image_size: int | None = None,
+        channels: int | None = None,
+        num_classes: int | None = None,
+        download: bool = True,
+    ) -> None:
+        super().__init__()
+        if name not in DATASETS:
+            raise ValueError(f"Unknown dataset '{name}'. Available: {', '.join(DATASETS)}")
+        _, _, native_channels, native_size, classes = DATASETS[name]
+        if channels not in (None, native_channels):
+            raise ValueError(f"{name} has {native_channels} channel(s); data.channels={channels} does not match")
+        if num_classes not in (None, classes):
+            raise ValueError(f"{name} has {classes} classes; data.num_classes={num_classes} does not match")
+        if not 0 < val_fraction < 1:
+            raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
+        self.name, self.root, self.download = name, root, download
+        self.batch_size, self.num_workers, self.val_fraction, self.seed = (
+            batch_size,
+            num_workers,
+            val_fraction,
+            seed,
+        )
+        self.image_size = image_size or native_size
+        self.channels, self.num_classes = native_channels, classes
+        self.cache_key = f"{name}_{native_channels}x{self.image_size}x{self.image_size}"
+
+    def prepare_data(self) -> None:
+        for train in (True, False):
+            self.load_split(train, download=self.download)
+
+    def setup(self, stage: str | None = None) -> None:
+        if hasattr(self, "train_set"):
+            return
+        full = self.load_split(True, download=False)
+        generator = torch.Generator().manual_seed(self.seed)
+        self.train_set, self.val_set = random_split(full, [1 - self.val_fraction, self.val_fraction], generator)
+        self.test_set = self.load_split(False, download=False)
+
+    def load_split(self, train: bool, download: bool) -> InMemoryImages:
+        dataset_class, folder, *_ = DATASETS[self.name]
+        try:
+            dataset = dataset_class(self.root, train=train, download=download)
+        except Exception as error:  # torchvision raises RuntimeError, URLError or OSError here
+            raise DatasetNotFoundError(
+                f"{self.name} not found under {os.path.join(self.root, folder)} and it could not be "
+                f"downloaded ({type(error).__name__}: {error}). Connect to the internet and rerun, or set "
+                f"DATA_ROOT (or data.root=...) to a folder that holds {folder}/."
+            ) from error
+        return InMemoryImages(self.resize(as_nchw(dataset.data)), torch.as_tensor(dataset.targets))
+
+    def resize(self, images: Tensor) -> Tensor:
+        if images.shape[-1] == self.image_size:
+            return images
+        chunks = [resize_uint8(chunk, self.image_size) for chunk in images.split(4096)]
+        return torch.cat(chunks)
+
+    def train_dataloader(self) -> DataLoader:
+        return train_loader(self.train_set, self.trainer, self.batch_size, self.num_workers, self.seed)
+
+    def val_dataloader(self) -> DataLoader:
+        return eval_loader(self.val_set, self.batch_size, self.num_workers)
+
+    def test_dataloader(self) -> DataLoader:
+        return eval_loader(self.test_set, self.batch_size, self.num_workers)
+
+
+def as_nchw(data: Tensor | np.ndarray) -> Tensor:
+    """torchvision keeps MNIST as (N, H, W) tensors and CIFAR-10 as (N, H, W, C) arrays."""
+    images = torch.as_tensor(data)
+    return images[:, None] if images.ndim == 3 else images.permute(0, 3, 1, 2).contiguous()
+
+
+def resize_uint8(images: Tensor, size: int) -> Tensor:
+    resized = F.interpolate(images.float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    return resized.round().clamp(0, 255).to(torch.uint8)

@@ -1,0 +1,59 @@
+"""Logger-agnostic image logging: W&B image, TensorBoard image, and always a PNG in the run folder."""
+
+from pathlib import Path
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
+from lightning.pytorch.utilities import rank_zero_only
+from torch import Tensor
+from torchvision.utils import make_grid, save_image
+
+
+def logging_step(trainer: L.Trainer) -> int:
+    """The step Lightning logs metrics at (batches that stepped; GANs' global_step counts 2 per batch)."""
+    return trainer.fit_loop.epoch_loop._batches_that_stepped
+
+
+@rank_zero_only
+def log_image(trainer: L.Trainer, key: str, grid: Tensor) -> Path:
+    """Send a grid in [0, 1] to every image-capable logger and save it as PNG under the run folder."""
+    step = logging_step(trainer)
+    for logger in trainer.loggers:
+        if isinstance(logger, WandbLogger):
+            logger.log_image(key=key, images=[grid], step=step)
+        elif isinstance(logger, TensorBoardLogger):
+            logger.experiment.add_image(key, grid, step)
+    path = Path(trainer.default_root_dir) / "images" / f"{key.replace('/', '_')}_step{step:07d}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_image(grid, path)
+    return path
+
+
+def sample_grid(module: L.LightningModule, num_samples: int, seed: int) -> Tensor:
+    """Samples from fixed noise; for conditional models one row per class."""
+    generator = torch.Generator().manual_seed(seed)
+    num_classes = getattr(module, "num_classes", None)
+    if num_classes is None:
+        return make_grid(module.sample(num_samples, generator=generator), nrow=int(num_samples**0.5))
+    per_class = max(1, num_samples // num_classes)
+    labels = torch.arange(num_classes).repeat_interleave(per_class)
+    return make_grid(module.sample(len(labels), generator=generator, labels=labels), nrow=per_class)
+
+
+class SampleGrid(Callback):
+    """Logs `module.sample` from fixed noise every N training batches and after each validation."""
+
+    def __init__(self, every_n_batches: int = 500, num_samples: int = 64, seed: int = 0) -> None:
+        if every_n_batches <= 0 or num_samples <= 0:
+            raise ValueError("every_n_batches and num_samples must be positive")
+        self.every_n_batches, self.num_samples, self.seed = every_n_batches, num_samples, seed
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if (trainer.fit_loop.epoch_loop.total_batch_idx + 1) % self.every_n_batches == 0:
+            log_image(trainer, "samples", sample_grid(pl_module, self.num_samples, self.seed))
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.sanity_checking:
+            log_image(trainer, "samples", sample_grid(pl_module, self.num_samples, self.seed))

@@ -1,0 +1,161 @@
+"""GANs trained with Lightning manual optimization: a discriminator step, then a generator step.
+
+Optimizer order, the same in every adversarial module: [generator, discriminator].
+`trainer.global_step` counts both optimizers' steps, so it advances by 2 per batch (see README).
+"""
+
+from typing import Any
+
+import lightning as L
+import torch
+from torch import Tensor, nn
+
+from lightning_modules.ema import ema_copy
+from lightning_modules.guards import check_finite
+from lightning_modules.losses import adversarial_loss, gradient_penalty
+from lightning_modules.optimizers import OptimizerFactory, checked_optimizer_factory
+
+
+class GAN(L.LightningModule):
+    """Unconditional or class-conditional GAN; conditional when the generator has `num_classes`."""
+
+    def __init__(
+        self,
+        generator: nn.Module,
+        discriminator: nn.Module,
+        optimizer_g: OptimizerFactory,
+        optimizer_d: OptimizerFactory,
+        loss: str = "non_saturating",
+        n_critic: int = 1,
+        gradient_penalty_weight: float = 0.0,
+        gradient_clip_val: float | None = None,
+        ema_decay: float | None = 0.999,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.automatic_optimization = False
+        self.save_hyperparameters(ignore=["generator", "discriminator", "optimizer_g", "optimizer_d"])
+        if n_critic < 1:
+            raise ValueError(f"n_critic must be >= 1, got {n_critic}")
+        if gradient_penalty_weight < 0:
+            raise ValueError(f"gradient_penalty_weight must be >= 0, got {gradient_penalty_weight}")
+        if getattr(generator, "num_classes", None) != getattr(discriminator, "num_classes", None):
+            raise ValueError("generator and discriminator must agree on num_classes")
+        self.discriminator_loss, self.generator_loss = adversarial_loss(loss)
+        self.generator, self.discriminator = generator, discriminator
+        self.optimizer_g = checked_optimizer_factory("optimizer_g", optimizer_g)
+        self.optimizer_d = checked_optimizer_factory("optimizer_d", optimizer_d)
+        self.generator_ema = ema_copy(generator, ema_decay) if ema_decay is not None else None
+        self.latent_dim: int = generator.latent_dim
+        self.num_classes: int | None = generator.num_classes
+        # A module-owned generator for noise: its state is checkpointed, so a resumed run draws
+        # exactly the noise an uninterrupted run would have drawn.
+        self.noise_generator = torch.Generator().manual_seed(seed)
+
+    # --- the shared interface ---
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None, labels: Tensor | None = None) -> Tensor:
+        """n images in [0, 1] from the EMA generator (or the generator when EMA is off)."""
+        network = self.generator_ema.module if self.generator_ema is not None else self.generator
+        z = torch.randn(n, self.latent_dim, generator=generator).to(self.device)
+        if self.num_classes is not None and labels is None:
+            labels = torch.randint(self.num_classes, (n,), generator=generator)
+        labels = labels.to(self.device) if labels is not None else None
+        was_training = network.training
+        network.eval()
+        images = network(z, labels)
+        network.train(was_training)
+        return ((images.float() + 1) / 2).clamp(0, 1)
+
+    def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
+        """Generate images in [-1, 1] from noise."""
+        return self.generator(z, labels)
+
+    # --- training ---
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        real, labels = self.prepare_batch(batch)
+        optimizer_g, optimizer_d = self.optimizers()
+        fake = self.generator(self.noise(len(real)), labels)
+        parts = self.discriminator_step(real, fake.detach(), labels, optimizer_d)
+        if (batch_idx + 1) % self.hparams.n_critic == 0:
+            parts |= self.generator_step(fake, labels, optimizer_g)
+            if self.generator_ema is not None:
+                self.generator_ema.update_parameters(self.generator)
+        self.log_dict({f"train/{name}": value for name, value in parts.items()}, prog_bar=True)
+
+    def discriminator_step(
+        self, real: Tensor, fake: Tensor, labels: Tensor | None, optimizer: Any
+    ) -> dict[str, Tensor]:
+        with self.toggled_optimizer(optimizer):
+            loss = self.discriminator_loss(self.discriminator(real, labels), self.discriminator(fake, labels))
+            parts = {"d_loss": loss.detach()}
+            if self.hparams.gradient_penalty_weight > 0:
+                penalty = self.penalty(real, fake, labels)
+                loss = loss + self.hparams.gradient_penalty_weight * penalty
+                parts["gradient_penalty"] = penalty.detach()
+            self.optimize(loss, "discriminator loss", optimizer)
+        return parts
+
+    def generator_step(self, fake: Tensor, labels: Tensor | None, optimizer: Any) -> dict[str, Tensor]:
+        with self.toggled_optimizer(optimizer):
+            loss = self.generator_loss(self.discriminator(fake, labels))
+            self.optimize(loss, "generator loss", optimizer)
+        return {"g_loss": loss.detach()}
+
+    def optimize(self, loss: Tensor, name: str, optimizer: Any) -> None:
+        check_finite(name, loss, self.global_step)
+        optimizer.zero_grad(set_to_none=True)
+        self.manual_backward(loss)
+        if self.hparams.gradient_clip_val:
+            self.clip_gradients(optimizer, self.hparams.gradient_clip_val, gradient_clip_algorithm="norm")
+        optimizer.step()
+
+    def penalty(self, real: Tensor, fake: Tensor, labels: Tensor | None) -> Tensor:
+        """WGAN-GP penalty, in float32 even under mixed precision (PITFALLS.md)."""
+        mixing = torch.rand(len(real), 1, 1, 1, generator=self.noise_generator).to(self.device)
+        with torch.autocast(self.device.type, enabled=False):
+            return gradient_penalty(lambda x: self.discriminator(x, labels), real.float(), fake.float(), mixing)
+
+    def noise(self, n: int) -> Tensor:
+        return torch.randn(n, self.latent_dim, generator=self.noise_generator).to(self.device)
+
+    def prepare_batch(self, batch: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor | None]:
+        images, labels = batch
+        return images * 2 - 1, labels if self.num_classes is not None else None
+
+    # --- evaluation: the discriminator loss on held-out images shows discriminator overfitting ---
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self.log("val/d_loss", self.heldout_discriminator_loss(batch, batch_idx), sync_dist=True)
+
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self.log("test/d_loss", self.heldout_discriminator_loss(batch, batch_idx), sync_dist=True)
+
+    def heldout_discriminator_loss(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        real, labels = self.prepare_batch(batch)
+        noise = torch.randn(len(real), self.latent_dim, generator=torch.Generator().manual_seed(batch_idx))
+        fake = self.generator(noise.to(self.device), labels)
+        return self.discriminator_loss(self.discriminator(real, labels), self.discriminator(fake, labels))
+
+    # --- setup and state ---
+
+    def configure_optimizers(self) -> list[torch.optim.Optimizer]:
+        return [
+            self.optimizer_g(self.generator.parameters()),
+            self.optimizer_d(self.discriminator.parameters()),
+        ]
+
+    def setup(self, stage: str) -> None:
+        # Each DDP rank must draw different noise.
+        self.noise_generator.manual_seed(self.hparams.seed + self.global_rank)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["noise_generator_state"] = self.noise_generator.get_state()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if "noise_generator_state" in checkpoint:
+            self.noise_generator.set_state(checkpoint["noise_generator_state"])
+        if self.global_rank > 0:  # the checkpoint holds rank 0's state; other ranks need their own
+            self.noise_generator.manual_seed(self.hparams.seed + self.global_rank + 7919 * checkpoint["global_step"])

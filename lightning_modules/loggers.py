@@ -1,0 +1,75 @@
+"""Loggers that never prompt or hang: W&B goes offline by itself without credentials or network."""
+
+import logging
+import netrc
+import os
+import socket
+import subprocess
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from lightning.pytorch.loggers import Logger, WandbLogger
+
+log = logging.getLogger(__name__)
+DEFAULT_WANDB_HOST = "https://api.wandb.ai"
+
+
+def wandb_credentials_present(host: str) -> bool:
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    try:
+        return netrc.netrc().authenticators(urlparse(host).hostname or host) is not None
+    except (FileNotFoundError, netrc.NetrcParseError):
+        return False
+
+
+def host_reachable(host: str, timeout: float = 3.0) -> bool:
+    parsed = urlparse(host)
+    try:
+        socket.create_connection((parsed.hostname, parsed.port or 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def wandb_mode() -> tuple[str, str]:
+    """(mode, reason): WANDB_MODE when set, else online only with credentials and a reachable server."""
+    if os.environ.get("WANDB_MODE"):
+        return os.environ["WANDB_MODE"], "WANDB_MODE is set"
+    host = os.environ.get("WANDB_BASE_URL", DEFAULT_WANDB_HOST)
+    if not wandb_credentials_present(host):
+        return "offline", "no W&B credentials (run `wandb login` to log online)"
+    if not host_reachable(host):
+        return "offline", f"{host} is not reachable"
+    return "online", "credentials found and server reachable"
+
+
+def wandb_logger(save_dir: str, **kwargs: Any) -> WandbLogger:
+    """A `WandbLogger` in the mode `wandb_mode` picks; kwargs go to `wandb.init` (id, resume, tags, group...)."""
+    mode, reason = wandb_mode()
+    os.environ["WANDB_MODE"] = mode  # child DDP processes and wandb itself read the same decision
+    log.info("W&B logging %s: %s", mode, reason)
+    Path(save_dir).mkdir(parents=True, exist_ok=True)
+    return WandbLogger(save_dir=save_dir, offline=mode == "offline", **kwargs)
+
+
+def finish_loggers(loggers: list[Logger]) -> None:
+    """Close W&B runs (so multirun jobs never merge) and say how to upload offline ones."""
+    for logger in loggers:
+        if isinstance(logger, WandbLogger) and logger._experiment is not None:
+            import wandb
+
+            run_dir = Path(logger.experiment.dir).parent
+            offline = logger.experiment.settings.mode == "offline"
+            wandb.finish()
+            if offline:
+                print(f"W&B run saved offline. Upload it later with:  wandb sync {run_dir}")
+
+
+def git_commit() -> str | None:
+    try:
+        result = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return result.stdout.strip()

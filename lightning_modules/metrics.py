@@ -1,0 +1,187 @@
+"""FID and Inception Score through torchmetrics, with Inception or a dataset classifier as features.
+
+Every feature module takes images in [0, 1] of shape (N, C, H, W) and returns (N, d); grayscale
+images are repeated to three channels for Inception.
+"""
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import Callback
+from torch import Tensor, nn
+from torchmetrics.image.fid import FrechetInceptionDistance, NoTrainInceptionV3
+from torchmetrics.image.inception import InceptionScore
+
+from lightning_modules.classifier import load_feature_classifier, train_feature_classifier
+
+log = logging.getLogger(__name__)
+
+
+class InceptionUnavailableError(RuntimeError):
+    """Inception weights were asked for but cannot be had."""
+
+
+@dataclass
+class FeatureExtractor:
+    """`features` feed FID; `logits` (class scores) feed the Inception Score."""
+
+    name: str
+    features: nn.Module
+    logits: nn.Module
+
+
+class ClassifierOutput(nn.Module):
+    """Penultimate features (`logits=False`) or class logits of a `SmallClassifier`."""
+
+    def __init__(self, classifier: nn.Module, logits: bool) -> None:
+        super().__init__()
+        self.classifier, self.logits = classifier, logits
+        self.num_features = classifier.head.out_features if logits else classifier.feature_dim
+
+    def forward(self, images: Tensor) -> Tensor:
+        images = images.float()
+        return self.classifier(images) if self.logits else self.classifier.features(images)
+
+
+class InceptionOutput(nn.Module):
+    """One output of torch-fidelity's InceptionV3 ('2048' pool features or 'logits_unbiased')."""
+
+    def __init__(self, output: str, weights_path: str | None) -> None:
+        super().__init__()
+        # antialias=False resizes like the original TensorFlow code, so numbers match published ones.
+        self.network = NoTrainInceptionV3("inception-v3-compat", [output], weights_path, antialias=False)
+        self.num_features = 2048 if output == "2048" else 1008
+
+    def forward(self, images: Tensor) -> Tensor:
+        if images.shape[1] == 1:
+            images = images.repeat(1, 3, 1, 1)
+        return self.network((images.float() * 255).round().clamp(0, 255).to(torch.uint8))
+
+
+def inception_feature_extractor(weights_path: str | None = None) -> FeatureExtractor:
+    """Inception-v3 as in torch-fidelity; weights from `weights_path` or torch-fidelity's download."""
+    if weights_path is not None and not Path(weights_path).is_file():
+        raise InceptionUnavailableError(inception_help(f"no file at {weights_path}"))
+    try:
+        return FeatureExtractor(
+            "inception",
+            InceptionOutput("2048", weights_path),
+            InceptionOutput("logits_unbiased", weights_path),
+        )
+    except Exception as error:  # the download raises URLError/HTTPError/OSError when offline
+        raise InceptionUnavailableError(inception_help(f"{type(error).__name__}: {error}")) from error
+
+
+def inception_help(reason: str) -> str:
+    return (
+        f"Inception weights for FID/IS could not be loaded ({reason}). Either download torch-fidelity's "
+        "weights-inception-2015-12-05-6726825d.pth and set metrics.feature_extractor.weights_path=<file>, "
+        "or use metrics=classifier (features of a classifier trained on the dataset; numbers are not "
+        "comparable with published ones)."
+    )
+
+
+def classifier_feature_extractor(data: L.LightningDataModule, cache_dir: str, max_epochs: int = 1) -> FeatureExtractor:
+    """A classifier trained once on `data`'s train split, cached under `cache_dir`."""
+    if getattr(data, "num_classes", None) is None:
+        raise ValueError(f"metrics=classifier needs a labelled dataset; set data.num_classes for {data.cache_key}")
+    path = Path(cache_dir) / f"{data.cache_key}.pt"
+    if not path.is_file():
+        log.info("Training the feature classifier for %s once; it is cached at %s", data.cache_key, path)
+        data.prepare_data()
+        train_feature_classifier(data, path, max_epochs)
+    network, accuracy = load_feature_classifier(path)
+    log.info("Feature classifier %s: test accuracy %.4f", path, accuracy)
+    return FeatureExtractor(
+        f"classifier:{data.cache_key}",
+        ClassifierOutput(network, False),
+        ClassifierOutput(network, True),
+    )
+
+
+def real_images(batch: object) -> Tensor | None:
+    """The images of an (images, labels) batch or a bare image batch; None for other layouts."""
+    if isinstance(batch, Tensor):
+        return batch
+    if isinstance(batch, list | tuple) and isinstance(batch[0], Tensor):
+        return batch[0]
+    return None
+
+
+class GenerativeMetrics(Callback):
+    """FID and Inception Score of `module.sample` against the real validation (and test) images.
+
+    Real features are computed during the first full validation epoch and kept for the run; the
+    generated images come from the same seeded noise every time, so epochs compare fairly.
+    """
+
+    def __init__(
+        self,
+        feature_extractor: FeatureExtractor,
+        num_samples: int = 2000,
+        batch_size: int = 250,
+        seed: int = 1234,
+    ) -> None:
+        if num_samples < 2:
+            raise ValueError(f"metrics.num_samples must be >= 2 (FID needs two samples), got {num_samples}")
+        self.extractor, self.num_samples, self.batch_size, self.seed = (
+            feature_extractor,
+            num_samples,
+            batch_size,
+            seed,
+        )
+        self.fid: dict[str, FrechetInceptionDistance] = {}
+        self.inception_score: dict[str, InceptionScore] = {}
+        self.real_complete: dict[str, bool] = {}
+
+    def metrics_for(self, stage: str, device: torch.device) -> tuple[FrechetInceptionDistance, InceptionScore]:
+        if stage not in self.fid:
+            self.fid[stage] = FrechetInceptionDistance(self.extractor.features, reset_real_features=False).to(device)
+            self.inception_score[stage] = InceptionScore(self.extractor.logits, splits=min(10, self.num_samples)).to(
+                device
+            )
+            self.real_complete[stage] = False
+        return self.fid[stage], self.inception_score[stage]
+
+    def per_rank(self, trainer: L.Trainer) -> int:
+        return max(2, self.num_samples // trainer.world_size)
+
+    def collect_real(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: object, stage: str) -> None:
+        fid, _ = self.metrics_for(stage, pl_module.device)
+        images = real_images(batch)
+        missing = self.per_rank(trainer) - int(fid.real_features_num_samples)
+        if trainer.sanity_checking or images is None or self.real_complete[stage] or missing <= 0:
+            return
+        fid.update(images[:missing], real=True)
+
+    def compute(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if trainer.sanity_checking:
+            return
+        fid, inception_score = self.metrics_for(stage, pl_module.device)
+        self.real_complete[stage] = True
+        generator = torch.Generator().manual_seed(self.seed + trainer.global_rank)
+        remaining = self.per_rank(trainer)
+        while remaining > 0:
+            images = pl_module.sample(min(self.batch_size, remaining), generator=generator)
+            fid.update(images, real=False)
+            inception_score.update(images)
+            remaining -= len(images)
+        pl_module.log(f"{stage}/fid", fid.compute())
+        pl_module.log(f"{stage}/inception_score", inception_score.compute()[0])
+        fid.reset()
+        inception_score.reset()
+
+    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        self.collect_real(trainer, pl_module, batch, "val")
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.compute(trainer, pl_module, "val")
+
+    def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        self.collect_real(trainer, pl_module, batch, "test")
+
+    def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.compute(trainer, pl_module, "test")

@@ -1,0 +1,62 @@
+"""One training run from a composed config: instantiate, fit, test, close the loggers."""
+
+import logging
+from typing import Any
+
+import lightning as L
+import torch
+from hydra.utils import instantiate
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.loggers import Logger
+from omegaconf import DictConfig, OmegaConf
+
+from lightning_modules.loggers import finish_loggers, git_commit
+
+log = logging.getLogger(__name__)
+
+
+def instantiate_all(group: DictConfig | None) -> list[Any]:
+    """Instantiate every entry of a config group dict; `null` entries are switched off."""
+    if group is None:
+        return []
+    return [instantiate(entry) for entry in group.values() if entry is not None]
+
+
+def log_run_config(loggers: list[Logger], cfg: DictConfig) -> None:
+    settings = OmegaConf.to_container(cfg, resolve=True)
+    for logger in loggers:
+        logger.log_hyperparams({"config": settings, "git_commit": git_commit()})
+
+
+def best_checkpoint(trainer: L.Trainer) -> str | None:
+    callback = trainer.checkpoint_callback
+    if isinstance(callback, ModelCheckpoint) and callback.best_model_path:
+        return callback.best_model_path
+    return None
+
+
+def float_metrics(trainer: L.Trainer) -> dict[str, float]:
+    return {name: float(value) for name, value in trainer.callback_metrics.items()}
+
+
+def train(cfg: DictConfig) -> dict[str, float]:
+    """Fit (and test) the configured model; returns the final metrics."""
+    L.seed_everything(cfg.seed, workers=True)
+    torch.set_float32_matmul_precision(cfg.matmul_precision)
+    datamodule = instantiate(cfg.data)
+    module = instantiate(cfg.model)
+    callbacks: list[Callback] = instantiate_all(cfg.callbacks)
+    if cfg.get("metrics") is not None:
+        callbacks.append(instantiate(cfg.metrics))
+    loggers: list[Logger] = instantiate_all(cfg.logger)
+    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
+    try:
+        log_run_config(loggers, cfg)
+        trainer.fit(module, datamodule, ckpt_path=cfg.get("ckpt_path"))
+        metrics = float_metrics(trainer)
+        if cfg.test:
+            trainer.test(module, datamodule, ckpt_path=best_checkpoint(trainer))
+            metrics |= float_metrics(trainer)
+        return metrics
+    finally:
+        finish_loggers(loggers)
