@@ -61,7 +61,7 @@ def finish_loggers(loggers: list[Logger]) -> None:
             import wandb
 
             run_dir = Path(logger.experiment.dir).parent
-            offline = logger.experiment.settings.mode == "offline"
+            offline = logger.experiment.settings.mode in ("offline", "dryrun")
             wandb.finish()
             if offline:
                 print(f"W&B run saved offline. Upload it later with:  wandb sync {run_dir}")

@@ -1,6 +1,7 @@
 """One training run from a composed config: instantiate, fit, test, close the loggers."""
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -13,6 +14,30 @@ from omegaconf import DictConfig, OmegaConf
 from lightning_modules.loggers import finish_loggers, git_commit
 
 log = logging.getLogger(__name__)
+
+
+CONFIG_KEY = "genlab_config"
+
+
+class ConfigInCheckpoint(Callback):
+    """Stores the run's resolved config in every checkpoint, so evaluation never re-types training flags."""
+
+    def __init__(self, cfg: DictConfig) -> None:
+        self.settings = OmegaConf.to_container(cfg, resolve=True)
+
+    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
+        checkpoint[CONFIG_KEY] = self.settings
+
+
+def module_from_checkpoint(path: str | Path) -> tuple[L.LightningModule, DictConfig]:
+    """Rebuild a module from a checkpoint's own config and load its weights."""
+    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    if CONFIG_KEY not in checkpoint:
+        raise ValueError(f"{path} was not written by genlab's train.py: it holds no '{CONFIG_KEY}'")
+    cfg = OmegaConf.create(checkpoint[CONFIG_KEY])
+    module = instantiate(cfg.model)
+    module.load_state_dict(checkpoint["state_dict"])
+    return module, cfg
 
 
 def instantiate_all(group: DictConfig | None) -> list[Any]:
@@ -45,8 +70,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     torch.set_float32_matmul_precision(cfg.matmul_precision)
     datamodule = instantiate(cfg.data)
     module = instantiate(cfg.model)
-    callbacks: list[Callback] = instantiate_all(cfg.callbacks)
-    if cfg.get("metrics") is not None:
+    callbacks: list[Callback] = [*instantiate_all(cfg.callbacks), ConfigInCheckpoint(cfg)]
+    if cfg.get("metrics"):  # metrics=none leaves an empty group
         callbacks.append(instantiate(cfg.metrics))
     loggers: list[Logger] = instantiate_all(cfg.logger)
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)

@@ -1,0 +1,86 @@
+import time
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from datamodules.errors import BadImageError, DatasetNotFoundError
+from datamodules.image_folder import ImageFolderDataModule
+from datamodules.torchvision_datamodule import TorchvisionDataModule
+from tests.conftest import DATA_ROOT, requires_mnist
+
+
+@requires_mnist
+def test_mnist_split_is_seeded_and_in_unit_range():
+    first, second = (TorchvisionDataModule("mnist", str(DATA_ROOT), seed=3) for _ in range(2))
+    for datamodule in (first, second):
+        datamodule.setup()
+    assert (len(first.train_set), len(first.val_set), len(first.test_set)) == (54000, 6000, 10000)
+    assert first.val_set.indices == second.val_set.indices
+    images, labels = next(iter(first.train_dataloader()))
+    assert images.shape == (128, 1, 28, 28) and images.dtype == torch.float32
+    assert images.min() >= 0 and images.max() <= 1 and labels.dtype == torch.int64
+
+
+def test_missing_dataset_names_the_path_within_seconds(tmp_path):
+    start = time.monotonic()
+    with pytest.raises(DatasetNotFoundError, match=f"mnist not found under {tmp_path}/MNIST/raw.*DATA_ROOT"):
+        TorchvisionDataModule("mnist", str(tmp_path), download=False).prepare_data()
+    assert time.monotonic() - start < 10
+
+
+def test_unknown_dataset_lists_the_choices():
+    with pytest.raises(ValueError, match="Unknown dataset 'mnsit'. Available: mnist, fashion_mnist, cifar10"):
+        TorchvisionDataModule("mnsit")
+
+
+def write_image(path, mode="RGB", size=(20, 24)):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    channels = {"L": 1, "RGB": 3, "RGBA": 4}[mode]
+    array = np.random.default_rng(0).integers(0, 255, (size[1], size[0], channels), dtype=np.uint8)
+    Image.fromarray(array.squeeze(-1) if channels == 1 else array, mode).save(path)
+
+
+def image_folder(root, **settings):
+    datamodule = ImageFolderDataModule(str(root), image_size=16, channels=3, batch_size=4, num_workers=0, **settings)
+    datamodule.setup()
+    return datamodule
+
+
+def test_image_folder_mixes_grayscale_and_rgba_into_rgb_and_finds_classes(tmp_path):
+    for index in range(10):
+        write_image(tmp_path / "cats" / f"{index}.png", mode=["L", "RGB", "RGBA"][index % 3])
+        write_image(tmp_path / "dogs" / f"{index}.jpg")
+    datamodule = image_folder(tmp_path, val_fraction=0.2, test_fraction=0.2, num_classes=2)
+    images, labels = next(iter(datamodule.train_dataloader()))
+    assert images.shape == (4, 3, 16, 16)
+    assert set(labels.tolist()) <= {0, 1}
+
+
+def test_non_image_files_are_skipped_with_a_counted_warning(tmp_path):
+    for index in range(5):
+        write_image(tmp_path / f"{index}.png")
+    (tmp_path / "notes.txt").write_text("not an image")
+    (tmp_path / "labels.csv").write_text("a,b")
+    with pytest.warns(UserWarning, match="Skipped 2 non-image file"):
+        image_folder(tmp_path, val_fraction=0.2, test_fraction=0.2)
+
+
+def test_corrupt_image_names_the_file(tmp_path):
+    for index in range(5):
+        write_image(tmp_path / f"{index}.png")
+    (tmp_path / "0.png").write_bytes(b"definitely not a png")
+    datamodule = image_folder(tmp_path, val_fraction=0.2, test_fraction=0.2)
+    dataset = datamodule.train_set.dataset
+    with pytest.raises(BadImageError, match="Cannot read image .*0.png"):
+        dataset[0]
+
+
+def test_missing_or_empty_folder_is_named(tmp_path):
+    with pytest.raises(DatasetNotFoundError, match=f"{tmp_path / 'nowhere'} does not exist"):
+        image_folder(tmp_path / "nowhere")
+    (tmp_path / "empty").mkdir()
+    with warnings.catch_warnings(), pytest.raises(DatasetNotFoundError, match="No images found in .*empty"):
+        image_folder(tmp_path / "empty")

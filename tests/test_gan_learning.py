@@ -1,0 +1,80 @@
+"""Integration: short CPU runs on the real MNIST learn, judged by the cached MNIST classifier."""
+
+import os
+
+import pytest
+import torch
+from hydra.utils import instantiate
+from torchmetrics.image.fid import FrechetInceptionDistance
+
+from datamodules.torchvision_datamodule import TorchvisionDataModule
+from lightning_modules.gan import GAN
+from lightning_modules.metrics import classifier_feature_extractor
+from lightning_modules.run import module_from_checkpoint, train
+from tests.conftest import DATA_ROOT, requires_mnist
+
+pytestmark = [pytest.mark.slow, requires_mnist]
+STEPS = 400
+RUN = [
+    "metrics=none",
+    "callbacks.model_checkpoint.monitor=null",
+    "callbacks.sample_grid.every_n_batches=200",
+    f"trainer.limit_train_batches={STEPS}",
+    "trainer.limit_val_batches=2",
+    "trainer.max_epochs=1",
+    "trainer.accelerator=cpu",
+    "data.batch_size=64",
+    "test=false",
+]
+
+
+@pytest.fixture(scope="module")
+def judge():
+    """The MNIST feature classifier and 1000 real test images."""
+    datamodule = TorchvisionDataModule("mnist", str(DATA_ROOT), batch_size=256)
+    extractor = classifier_feature_extractor(
+        datamodule, os.path.join(os.environ["GENLAB_CACHE_DIR"], "feature_classifiers")
+    )
+    datamodule.setup()
+    real = torch.stack([datamodule.test_set[i][0] for i in range(1000)])
+    return extractor, real
+
+
+def quality(module: GAN, judge) -> dict[str, float]:
+    """Classifier-feature FID of 1000 samples, share classified with confidence > 0.9, label agreement."""
+    extractor, real = judge
+    labels = torch.arange(1000) % 10
+    conditional = {"labels": labels} if module.num_classes else {}
+    fake = module.sample(1000, generator=torch.Generator().manual_seed(0), **conditional)
+    fid = FrechetInceptionDistance(extractor.features)
+    fid.update(real, real=True)
+    fid.update(fake, real=False)
+    with torch.no_grad():
+        probabilities = extractor.logits(fake).softmax(dim=1)
+    return {
+        "fid": fid.compute().item(),
+        "confident": (probabilities.max(dim=1).values > 0.9).float().mean().item(),
+        "label_accuracy": (probabilities.argmax(dim=1) == labels).float().mean().item(),
+    }
+
+
+def run(experiment, make_config, tmp_path, judge):
+    cfg = make_config(f"experiment={experiment}", *RUN)
+    before = quality(instantiate(cfg.model), judge)
+    train(cfg)
+    module, _ = module_from_checkpoint(tmp_path / "checkpoints" / "last.ckpt")
+    after = quality(module, judge)
+    print(f"{experiment}: untrained {before} -> trained {after}")
+    return before, after
+
+
+def test_dcgan_learns_digits(make_config, tmp_path, judge):
+    before, after = run("dcgan", make_config, tmp_path, judge)
+    assert after["fid"] < 0.25 * before["fid"]
+    assert after["confident"] > 0.5 > 3 * before["confident"]
+
+
+def test_cgan_samples_are_of_the_asked_class(make_config, tmp_path, judge):
+    before, after = run("cgan", make_config, tmp_path, judge)
+    assert after["label_accuracy"] > 0.5  # chance is 0.1
+    assert after["fid"] < 0.25 * before["fid"]
