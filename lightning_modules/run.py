@@ -69,6 +69,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     L.seed_everything(cfg.seed, workers=True)
     torch.set_float32_matmul_precision(cfg.matmul_precision)
     datamodule = instantiate(cfg.data)
+    datamodule.prepare_data()  # a missing dataset fails here, in seconds, before anything else is built
     module = instantiate(cfg.model)
     callbacks: list[Callback] = [*instantiate_all(cfg.callbacks), ConfigInCheckpoint(cfg)]
     if cfg.get("metrics"):  # metrics=none leaves an empty group

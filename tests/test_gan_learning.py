@@ -24,6 +24,8 @@ RUN = [
     "trainer.max_epochs=1",
     "trainer.accelerator=cpu",
     "data.batch_size=64",
+    "model.generator.base_width=32",
+    "model.discriminator.base_width=32",
     "test=false",
 ]
 

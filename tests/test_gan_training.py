@@ -145,3 +145,12 @@ def test_ddp_with_two_cpu_processes(tmp_path):
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     assert list(tmp_path.rglob("last.ckpt")), "no checkpoint written"
+
+
+def test_missing_dataset_stops_the_cli_at_once_naming_the_path(tmp_path):
+    command = [sys.executable, "train.py", "experiment=dcgan", "logger=csv", f"paths.log_dir={tmp_path}"]
+    env = {**os.environ, "DATA_ROOT": str(tmp_path / "nowhere")}
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 1
+    assert f"mnist not found under {tmp_path / 'nowhere'}/MNIST/raw" in result.stderr
+    assert "Traceback" not in result.stderr
