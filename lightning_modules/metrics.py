@@ -163,12 +163,16 @@ class GenerativeMetrics(Callback):
         fid, inception_score = self.metrics_for(stage, pl_module.device)
         self.real_complete[stage] = True
         generator = torch.Generator().manual_seed(self.seed + trainer.global_rank)
-        remaining = self.per_rank(trainer)
+        remaining, nonfinite = self.per_rank(trainer), 0
         while remaining > 0:
             images = pl_module.sample(min(self.batch_size, remaining), generator=generator)
+            # A NaN image would crash the covariance's matrix square root; count it and score it as black.
+            nonfinite += int((~torch.isfinite(images)).flatten(1).any(dim=1).sum())
+            images = torch.nan_to_num(images, nan=0.0, posinf=1.0, neginf=0.0)
             fid.update(images, real=False)
             inception_score.update(images)
             remaining -= len(images)
+        pl_module.log(f"{stage}/nonfinite_samples", float(nonfinite), reduce_fx="sum", sync_dist=True)
         pl_module.log(f"{stage}/fid", fid.compute())
         pl_module.log(f"{stage}/inception_score", inception_score.compute()[0])
         fid.reset()

@@ -86,3 +86,29 @@ def test_feature_classifier_is_accurate_and_fid_separates_real_from_noise(mnist_
         return metric.compute().item()
 
     assert fid(real[500:]) < 0.1 * fid(torch.rand(500, 1, 28, 28))
+
+
+class NaNSampler(nn.Module):
+    """A stand-in module whose every other sample is NaN."""
+
+    device = torch.device("cpu")
+
+    def sample(self, n, generator=None):
+        images = torch.rand(n, 1, 2, 2, generator=generator)
+        images[::2] = torch.nan
+        return images
+
+
+def test_nonfinite_samples_are_counted_not_crashing_fid(monkeypatch):
+    from lightning_modules.metrics import FeatureExtractor
+
+    logged = {}
+    module = NaNSampler()
+    module.log = lambda name, value, **kwargs: logged.__setitem__(name, float(value))
+    trainer = type("FakeTrainer", (), {"sanity_checking": False, "world_size": 1, "global_rank": 0})()
+    metrics = GenerativeMetrics(FeatureExtractor("flat", Flatten(), Flatten()), num_samples=20, batch_size=8)
+    fid, _ = metrics.metrics_for("val", torch.device("cpu"))
+    fid.update(torch.rand(20, 1, 2, 2, dtype=torch.float64), real=True)
+    metrics.compute(trainer, module, "val")
+    assert logged["val/nonfinite_samples"] == 10
+    assert logged["val/fid"] == logged["val/fid"]  # finite, not NaN
