@@ -1,5 +1,7 @@
 """Shared helpers for the flow tests: brute-force Jacobians and weight perturbation."""
 
+import math
+
 import torch
 from torch import Tensor, nn
 
@@ -22,3 +24,26 @@ def brute_force_logdet(function, x: Tensor) -> Tensor:
         )
         values.append(torch.linalg.slogdet(jacobian.reshape(sample.numel(), -1))[1])
     return torch.stack(values)
+
+
+class UniformFlow(nn.Module):
+    """A flow whose density is exactly uniform on [0, 1)^D: z = Phi^{-1}(u), z ~ N(0, I).
+
+    Follows the flow-network contract (forward -> (zs, logdet), image_shape, num_dims), so the
+    LightningModule can be run on it: its bits/dim on 8-bit data must be exactly 8.
+    """
+
+    def __init__(self, image_shape: tuple[int, int, int]) -> None:
+        super().__init__()
+        self.image_shape = image_shape
+        self.num_dims = image_shape[0] * image_shape[1] * image_shape[2]
+        self.unused = nn.Parameter(torch.zeros(1))  # so an optimizer can be built
+
+    def forward(self, u: Tensor) -> tuple[list[Tensor], Tensor]:
+        z = torch.special.ndtri(u)
+        # d Phi^{-1}(u)/du = 1 / phi(z), so log|det| = -sum log phi(z)
+        log_normal = -0.5 * (z * z + math.log(2 * math.pi))
+        return [z], -log_normal.flatten(1).sum(1) + 0 * self.unused
+
+    def sample(self, n: int, temperature: float = 1.0, generator=None) -> Tensor:
+        return torch.rand((n, *self.image_shape), generator=generator)

@@ -44,7 +44,10 @@ def dequantize(x: Tensor, num_bits: int = 8, generator: torch.Generator | None =
     which is why `bits_per_dim` adds exactly `num_bits`.
     """
     levels = 2**num_bits
-    noise = torch.rand(x.shape, generator=generator, dtype=x.dtype, device="cpu").to(x.device)
+    if generator is None:
+        noise = torch.rand_like(x)
+    else:  # a CPU generator makes the noise, and so evaluation numbers, device-independent
+        noise = torch.rand(x.shape, generator=generator, dtype=x.dtype).to(x.device)
     return (torch.round(x * (levels - 1)) + noise) / levels
 
 
