@@ -94,7 +94,7 @@ class NormalizingFlow(L.LightningModule):
         loss = mean_bits_per_dim(parts["log_prob"], self.num_dims, self.hparams.num_bits)
         check_finite("log-determinant", parts["logdet"].mean(), self.global_step)
         check_finite("loss (train bits/dim)", loss, self.global_step)
-        self.log_dict(self.named_parts("train", loss, parts), batch_size=len(images))
+        self.log_dict(self.named_parts("train", parts), batch_size=len(images))
         self.log("train/bits_per_dim", loss, prog_bar=True, batch_size=len(images))
         return loss
 
@@ -113,7 +113,7 @@ class NormalizingFlow(L.LightningModule):
         bits = mean_bits_per_dim(parts["log_prob"], self.num_dims, self.hparams.num_bits)
         # Lightning's epoch mean is a batch-size-weighted sum, so a NaN image makes it NaN
         # rather than being dropped (PITFALLS.md, Flows).
-        logged = self.named_parts(stage, bits, parts)
+        logged = self.named_parts(stage, parts)
         self.log_dict(logged, sync_dist=True, batch_size=len(images))
         self.log(
             f"{stage}/bits_per_dim", bits, prog_bar=True, sync_dist=True, batch_size=len(images)
@@ -130,7 +130,7 @@ class NormalizingFlow(L.LightningModule):
 
     # --- helpers ---
 
-    def named_parts(self, stage: str, bits: Tensor, parts: dict[str, Tensor]) -> dict[str, Tensor]:
+    def named_parts(self, stage: str, parts: dict[str, Tensor]) -> dict[str, Tensor]:
         """The loss and its two terms, per image in nats, for the logger."""
         return {
             f"{stage}/nll_nats": -parts["log_prob"].mean(),
