@@ -5,6 +5,7 @@ standard normal a priori: log p(u) = sum_i log N(zs[i]; 0, I) + log|det du/dzs|^
 logdet, logit-transform Jacobian included). bits/dim = -log p(u) / (D ln 2) + 8 for 8-bit data.
 """
 
+import math
 from typing import Any
 
 import lightning as L
@@ -55,9 +56,7 @@ class NormalizingFlow(L.LightningModule):
     # --- the shared interface ---
 
     @torch.no_grad()
-    def sample(
-        self, n: int, generator: torch.Generator | None = None, temperature: float | None = None
-    ) -> Tensor:
+    def sample(self, n: int, generator: torch.Generator | None = None, temperature: float | None = None) -> Tensor:
         """n images in [0, 1]; latents ~ N(0, T^2 I) drawn on CPU with `generator` (Glow 3.4)."""
         temperature = self.hparams.sample_temperature if temperature is None else temperature
         was_training = self.flow.training
@@ -115,9 +114,7 @@ class NormalizingFlow(L.LightningModule):
         # rather than being dropped (PITFALLS.md, Flows).
         logged = self.named_parts(stage, parts)
         self.log_dict(logged, sync_dist=True, batch_size=len(images))
-        self.log(
-            f"{stage}/bits_per_dim", bits, prog_bar=True, sync_dist=True, batch_size=len(images)
-        )
+        self.log(f"{stage}/bits_per_dim", bits, prog_bar=True, sync_dist=True, batch_size=len(images))
 
     def on_validation_epoch_end(self) -> None:
         if self.trainer.sanity_checking or not self.trainer.is_global_zero:
@@ -131,9 +128,11 @@ class NormalizingFlow(L.LightningModule):
     # --- helpers ---
 
     def named_parts(self, stage: str, parts: dict[str, Tensor]) -> dict[str, Tensor]:
-        """The loss and its two terms, per image in nats, for the logger."""
+        """Per-image NLL of the 8-bit image in nats (= bits/dim * D ln 2) and its two terms,
+        log-prior and log-det, which are in the [0, 1)^D frame of the flow's input."""
+        grid_volume = self.num_dims * self.hparams.num_bits * math.log(2)
         return {
-            f"{stage}/nll_nats": -parts["log_prob"].mean(),
+            f"{stage}/nll_nats": grid_volume - parts["log_prob"].mean(),
             f"{stage}/log_prior_nats": parts["log_prior"].mean(),
             f"{stage}/logdet_nats": parts["logdet"].mean(),
         }
@@ -158,9 +157,7 @@ class NormalizingFlow(L.LightningModule):
         if warmup == 0:
             return {"optimizer": optimizer}
         # Linear warm-up from lr/warmup to lr: Glow's recipe against early divergence.
-        schedule = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda step: min(1.0, (step + 1) / warmup)
-        )
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
     def configure_gradient_clipping(
@@ -170,8 +167,6 @@ class NormalizingFlow(L.LightningModule):
         gradient_clip_algorithm: str | None = None,
     ) -> None:
         """Clip by norm with the trainer's value if set, else the module's own default."""
-        value = (
-            gradient_clip_val if gradient_clip_val is not None else self.hparams.gradient_clip_val
-        )
+        value = gradient_clip_val if gradient_clip_val is not None else self.hparams.gradient_clip_val
         if value:
             self.clip_gradients(optimizer, value, gradient_clip_algorithm or "norm")

@@ -19,9 +19,7 @@ def brute_force_logdet(function, x: Tensor) -> Tensor:
     """log|det J| per sample, J the full Jacobian of the flattened output of one sample."""
     values = []
     for sample in x:
-        jacobian = torch.autograd.functional.jacobian(
-            lambda v: function(v.unsqueeze(0)).flatten(), sample
-        )
+        jacobian = torch.autograd.functional.jacobian(lambda v: function(v.unsqueeze(0)).flatten(), sample)
         values.append(torch.linalg.slogdet(jacobian.reshape(sample.numel(), -1))[1])
     return torch.stack(values)
 

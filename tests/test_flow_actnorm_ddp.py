@@ -23,9 +23,7 @@ def _initialise_on_rank(rank: int, world_size: int, init_file: str, out_dir: str
 
 
 def test_actnorm_init_is_identical_across_two_gloo_ranks(tmp_path):
-    mp.spawn(
-        _initialise_on_rank, args=(2, str(tmp_path / "init"), str(tmp_path)), nprocs=2, join=True
-    )
+    mp.spawn(_initialise_on_rank, args=(2, str(tmp_path / "init"), str(tmp_path)), nprocs=2, join=True)
     first, second = (torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1))
     for key in ("bias", "log_scale", "initialized"):
         assert torch.equal(first["state"][key], second["state"][key]), key

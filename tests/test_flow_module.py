@@ -1,15 +1,16 @@
 """The flow LightningModule: exact bits/dim, ActNorm init timing, warm-up, clipping, guards."""
 
 import functools
+import math
 
 import lightning as L
 import pytest
 import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
-from lightning_modules.guards import NonFiniteLossError
 from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_modules.flow import NormalizingFlow
+from lightning_modules.guards import NonFiniteLossError
 from lightning_modules.networks.flow_layers import ActNorm
 from lightning_modules.networks.flows import Glow
 from tests.flow_helpers import UniformFlow
@@ -83,9 +84,7 @@ def test_actnorm_initialises_on_first_training_batch_not_the_sanity_check(tmp_pa
     # Dark training images, bright validation images: the init must come from the former.
     train_images = images_8bit(16, seed=1, levels=(0, 64))
     val_images = images_8bit(16, seed=2, levels=(192, 256))
-    trainer = make_trainer(
-        tmp_path, max_steps=1, num_sanity_val_steps=1, limit_val_batches=1, callbacks=[record]
-    )
+    trainer = make_trainer(tmp_path, max_steps=1, num_sanity_val_steps=1, limit_val_batches=1, callbacks=[record])
     trainer.fit(module, loader(train_images), loader(val_images))
     assert record.initialised_at == {"after_sanity_check": False, "first_optimizer_step": True}
     # The first ActNorm (after preprocessing and a squeeze) centres the training batch.
@@ -138,16 +137,12 @@ class PoisonActNorm(Callback):
 
 def test_nan_log_determinant_stops_training_naming_the_step_and_keeps_last_checkpoint(tmp_path):
     checkpoints = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_last=True, every_n_train_steps=1)
-    trainer = make_trainer(
-        tmp_path, max_steps=5, enable_checkpointing=True, callbacks=[checkpoints, PoisonActNorm(2)]
-    )
+    trainer = make_trainer(tmp_path, max_steps=5, enable_checkpointing=True, callbacks=[checkpoints, PoisonActNorm(2)])
     with pytest.raises(NonFiniteLossError, match="log-determinant is .* at step 2"):
         trainer.fit(make_module(), loader(images_8bit(64)))
     last = torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=False)
     assert last["global_step"] == 2
-    assert all(
-        torch.isfinite(v).all() for v in last["state_dict"].values() if v.is_floating_point()
-    )
+    assert all(torch.isfinite(v).all() for v in last["state_dict"].values() if v.is_floating_point())
 
 
 def test_data_not_on_the_8_bit_grid_fails_on_the_first_batch(tmp_path):
@@ -187,3 +182,10 @@ def test_validation_logs_sample_grids_at_each_temperature(tmp_path):
         "samples_temperature_0.5",
         "samples_temperature_1",
     ]
+
+
+def test_nll_in_nats_agrees_with_bits_per_dim(tmp_path):
+    module = make_module()
+    (metrics,) = make_trainer(tmp_path).test(module, loader(images_8bit()))
+    dims_ln2 = module.num_dims * math.log(2)
+    assert metrics["test/nll_nats"] == pytest.approx(metrics["test/bits_per_dim"] * dims_ln2)

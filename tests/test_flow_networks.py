@@ -14,9 +14,7 @@ MODELS = {
     ),
     "glow_affine": lambda: Glow(1, 4, num_levels=2, num_steps=2, hidden_channels=8),
     "glow_additive": lambda: Glow(1, 4, 2, 2, 8, coupling="additive"),
-    "glow_logit_standard_normal_split": lambda: Glow(
-        2, 4, 2, 2, 8, learned_prior=False, logit_alpha=0.05
-    ),
+    "glow_logit_standard_normal_split": lambda: Glow(2, 4, 2, 2, 8, learned_prior=False, logit_alpha=0.05),
 }
 
 

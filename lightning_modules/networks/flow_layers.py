@@ -66,9 +66,7 @@ class LogitTransform(nn.Module):
     def __init__(self, alpha: float = 0.05) -> None:
         super().__init__()
         if not 0 < alpha < 0.5:
-            raise ValueError(
-                f"logit alpha must lie in (0, 0.5) so logit stays finite on [0, 1]; got {alpha}"
-            )
+            raise ValueError(f"logit alpha must lie in (0, 0.5) so logit stays finite on [0, 1]; got {alpha}")
         self.alpha = alpha
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
@@ -207,9 +205,7 @@ class _Coupling(nn.Module):
 
     MASKS = ("checkerboard", "channel")
 
-    def __init__(
-        self, num_channels: int, hidden_channels: int, mask: str, parity: int, params: int
-    ) -> None:
+    def __init__(self, num_channels: int, hidden_channels: int, mask: str, parity: int, params: int) -> None:
         super().__init__()
         if mask not in self.MASKS:
             raise ValueError(f"Unknown coupling mask '{mask}'. Available: {', '.join(self.MASKS)}")
@@ -296,9 +292,7 @@ class AffineCoupling(_Coupling):
 class AdditiveCoupling(_Coupling):
     """x_b -> x_b + shift(x_a), volume preserving (NICE, Dinh et al. 2015; Glow's option)."""
 
-    def __init__(
-        self, num_channels: int, hidden_channels: int = 64, mask: str = "channel", parity: int = 0
-    ) -> None:
+    def __init__(self, num_channels: int, hidden_channels: int = 64, mask: str = "channel", parity: int = 0) -> None:
         super().__init__(num_channels, hidden_channels, mask, parity, params=1)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
@@ -351,9 +345,7 @@ class Split(nn.Module):
         if learned_prior:
             # Glow's prior net is one zero-initialised 3x3 conv; hidden_channels > 0 adds a layer.
             if hidden_channels > 0:
-                self.prior = coupling_network(
-                    self.kept_channels, 2 * self.latent_channels, hidden_channels
-                )
+                self.prior = coupling_network(self.kept_channels, 2 * self.latent_channels, hidden_channels)
             else:
                 self.prior = nn.Conv2d(self.kept_channels, 2 * self.latent_channels, 3, padding=1)
                 nn.init.zeros_(self.prior.weight)

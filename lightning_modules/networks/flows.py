@@ -27,9 +27,7 @@ Shape = tuple[int, int, int]
 def _image_shape(in_channels: int, image_size: int | tuple[int, int]) -> Shape:
     height, width = (image_size, image_size) if isinstance(image_size, int) else image_size
     if in_channels <= 0 or height <= 0 or width <= 0:
-        raise ValueError(
-            f"in_channels and image_size must be positive, got {in_channels} and {image_size}"
-        )
+        raise ValueError(f"in_channels and image_size must be positive, got {in_channels} and {image_size}")
     return in_channels, height, width
 
 
@@ -94,16 +92,13 @@ class MultiScaleFlow(nn.Module):
         return sum(standard_normal_log_prob(z) for z in zs) + logdet
 
     @torch.no_grad()
-    def sample(
-        self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None
-    ) -> Tensor:
+    def sample(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None) -> Tensor:
         """n images in [0, 1]; latents drawn from N(0, T^2 I) on CPU with `generator`."""
         if temperature < 0:
             raise ValueError(f"temperature must be non-negative, got {temperature}")
         reference = next(self.parameters())
         zs = [
-            (torch.randn((n, *shape), generator=generator) * temperature).to(reference)
-            for shape in self.latent_shapes
+            (torch.randn((n, *shape), generator=generator) * temperature).to(reference) for shape in self.latent_shapes
         ]
         return self.inverse(zs).clamp(0, 1)
 
@@ -149,9 +144,7 @@ class RealNVP(MultiScaleFlow):
 
     def _add_couplings(self, stage: nn.ModuleList, shape: Shape, mask: str, count: int) -> None:
         for parity in range(count):
-            stage.append(
-                AffineCoupling(shape[0], self.hidden_channels, mask, parity % 2, scale="tanh")
-            )
+            stage.append(AffineCoupling(shape[0], self.hidden_channels, mask, parity % 2, scale="tanh"))
             if self.actnorm:
                 stage.append(ActNorm(shape[0]))
 
@@ -180,15 +173,11 @@ class Glow(MultiScaleFlow):
         shape = _image_shape(in_channels, image_size)
         super().__init__(shape, logit_alpha)
         if num_levels < 1 or num_steps < 1:
-            raise ValueError(
-                f"num_levels and num_steps must be at least 1, got {num_levels} and {num_steps}"
-            )
+            raise ValueError(f"num_levels and num_steps must be at least 1, got {num_levels} and {num_steps}")
         if hidden_channels <= 0:
             raise ValueError(f"hidden_channels must be positive, got {hidden_channels}")
         if coupling not in self.COUPLINGS:
-            raise ValueError(
-                f"Unknown coupling '{coupling}'. Available: {', '.join(self.COUPLINGS)}"
-            )
+            raise ValueError(f"Unknown coupling '{coupling}'. Available: {', '.join(self.COUPLINGS)}")
         _check_squeezable("Glow", shape, num_levels, f"num_levels={num_levels}")
         for level in range(num_levels):
             stage = nn.ModuleList([Squeeze()])
