@@ -41,6 +41,8 @@ class NormalizingFlow(L.LightningModule):
         seed: int = 0,
     ) -> None:
         super().__init__()
+        # Plain floats, not Hydra's ListConfig: checkpoints must load with weights_only=True.
+        sample_temperatures = tuple(float(t) for t in sample_temperatures)
         self.save_hyperparameters(ignore=["flow", "optimizer"])
         if not 1 <= num_bits <= 16:
             raise ValueError(f"num_bits must be in [1, 16], got {num_bits}")

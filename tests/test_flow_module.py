@@ -7,6 +7,7 @@ import lightning as L
 import pytest
 import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from omegaconf import OmegaConf
 from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_modules.flow import NormalizingFlow
@@ -139,8 +140,10 @@ def test_nan_log_determinant_stops_training_naming_the_step_and_keeps_last_check
     checkpoints = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_last=True, every_n_train_steps=1)
     trainer = make_trainer(tmp_path, max_steps=5, enable_checkpointing=True, callbacks=[checkpoints, PoisonActNorm(2)])
     with pytest.raises(NonFiniteLossError, match="log-determinant is .* at step 2"):
-        trainer.fit(make_module(), loader(images_8bit(64)))
-    last = torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=False)
+        # temperatures arrive from Hydra as a ListConfig, which weights_only loading rejects
+        temperatures = OmegaConf.create([0.5, 1.0])
+        trainer.fit(make_module(sample_temperatures=temperatures), loader(images_8bit(64)))
+    last = torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=True)
     assert last["global_step"] == 2
     assert all(torch.isfinite(v).all() for v in last["state_dict"].values() if v.is_floating_point())
 
