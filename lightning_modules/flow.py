@@ -10,6 +10,7 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor, nn
 from torchvision.utils import make_grid
 
@@ -63,9 +64,24 @@ class NormalizingFlow(L.LightningModule):
         temperature = self.hparams.sample_temperature if temperature is None else temperature
         was_training = self.flow.training
         self.flow.eval()  # never let sampling initialise ActNorm
-        images = self.flow.sample(n, temperature=temperature, generator=generator)
+        images = self.flow.sample(n, temperature=temperature, generator=generator).float()
         self.flow.train(was_training)
-        return images.float()
+        return self.finite_images(images, temperature)
+
+    @staticmethod
+    def finite_images(images: Tensor, temperature: float) -> Tensor:
+        """Replace NaN pixels by 0 with a warning: far-out latents can overflow the inverse
+        (a coupling's 1/scale, the split prior's exp(log sigma)), and one NaN image would
+        poison FID/IS for the whole set."""
+        nan = torch.isnan(images)
+        if nan.any():
+            bad = nan.flatten(1).any(1).sum().item()
+            rank_zero_warn(
+                f"{bad} of {len(images)} flow samples at temperature {temperature:g} had NaN "
+                "pixels (the inverse overflowed); they are set to 0. Lower the temperature or "
+                "train longer."
+            )
+        return torch.nan_to_num(images, nan=0.0).clamp(0, 1)
 
     def forward(self, u: Tensor) -> Tensor:
         """log p(u) in nats per image for dequantized images u in [0, 1)^D."""

@@ -192,3 +192,19 @@ def test_nll_in_nats_agrees_with_bits_per_dim(tmp_path):
     (metrics,) = make_trainer(tmp_path).test(module, loader(images_8bit()))
     dims_ln2 = module.num_dims * math.log(2)
     assert metrics["test/nll_nats"] == pytest.approx(metrics["test/bits_per_dim"] * dims_ln2)
+
+
+class OverflowingFlow(UniformFlow):
+    """Samples that overflowed in the inverse: NaN in the first image."""
+
+    def sample(self, n: int, temperature: float = 1.0, generator=None) -> torch.Tensor:
+        images = super().sample(n, temperature, generator)
+        images[0, 0, 0, 0] = float("nan")
+        return images
+
+
+def test_nan_samples_are_replaced_with_a_warning_so_fid_never_sees_them():
+    module = make_module(OverflowingFlow((1, 4, 4)))
+    with pytest.warns(UserWarning, match="1 of 3 flow samples at temperature 0.7 had NaN"):
+        images = module.sample(3, temperature=0.7)
+    assert torch.isfinite(images).all() and images.min() >= 0 and images.max() <= 1
