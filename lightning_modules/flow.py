@@ -1,7 +1,7 @@
 """Normalizing flows trained on the exact negative log-likelihood, reported in bits/dim.
 
 The flow network (RealNVP, Glow) maps a dequantized image u in [0, 1)^D to latents zs, each
-standard normal a priori: log p(u) = sum_i log N(zs[i]; 0, I) + log|det du/dzs|^-1 (the flow's
+standard normal a priori: log p(u) = sum_i log N(zs[i]; 0, I) + log|det dzs/du| (the flow's
 logdet, logit-transform Jacobian included). bits/dim = -log p(u) / (D ln 2) + 8 for 8-bit data.
 """
 
