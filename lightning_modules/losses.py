@@ -3,6 +3,7 @@
 Adversarial losses take discriminator logits (any shape, e.g. PatchGAN maps) and return scalars.
 """
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -84,3 +85,24 @@ def adversarial_loss(
     if name not in ADVERSARIAL_LOSSES:
         raise ValueError(f"Unknown loss '{name}'. Available: {', '.join(ADVERSARIAL_LOSSES)}")
     return ADVERSARIAL_LOSSES[name]
+
+
+# --- Flows: exact likelihood in bits/dim ---
+
+
+def bits_per_dim(log_prob: Tensor, num_dims: int, num_bits: int = 8) -> Tensor:
+    """Per-image bits/dim of b-bit data: -log p(u) / (D ln 2) + b (Theis et al. 2016; RealNVP).
+
+    `log_prob` is the continuous log-density in nats of the dequantized image u in [0, 1)^D,
+    every Jacobian term included; D = C*H*W (not H*W). The + b converts the density on [0, 1)
+    to one on the integer grid [0, 2^b): log p_[0,2^b)(y) = log p_[0,1)(u) - D b ln 2.
+    A density uniform on [0, 1)^D has log_prob = 0 and scores exactly b bits/dim.
+    """
+    if num_dims <= 0:
+        raise ValueError(f"num_dims must be positive, got {num_dims}")
+    return -log_prob / (num_dims * math.log(2)) + num_bits
+
+
+def mean_bits_per_dim(log_prob: Tensor, num_dims: int, num_bits: int = 8) -> Tensor:
+    """Batch mean of `bits_per_dim`; a NaN image makes the mean NaN (never silently dropped)."""
+    return bits_per_dim(log_prob, num_dims, num_bits).mean()

@@ -1,0 +1,190 @@
+"""Normalizing flows trained on the exact negative log-likelihood, reported in bits/dim.
+
+The flow network (RealNVP, Glow) maps a dequantized image u in [0, 1)^D to latents zs, each
+standard normal a priori: log p(u) = sum_i log N(zs[i]; 0, I) + log|det dzs/du| (the flow's
+logdet, logit-transform Jacobian included). bits/dim = -log p(u) / (D ln 2) + 8 for 8-bit data.
+"""
+
+import math
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.utilities import rank_zero_warn
+from torch import Tensor, nn
+from torchvision.utils import make_grid
+
+from lightning_modules.callbacks import log_image
+from lightning_modules.guards import check_finite
+from lightning_modules.losses import mean_bits_per_dim
+from lightning_modules.networks.flow_layers import (
+    ActNorm,
+    check_quantized,
+    dequantize,
+    standard_normal_log_prob,
+)
+from lightning_modules.optimizers import OptimizerFactory, checked_optimizer_factory
+
+
+class NormalizingFlow(L.LightningModule):
+    """Maximum-likelihood training of an invertible flow with ActNorm data-dependent init."""
+
+    def __init__(
+        self,
+        flow: nn.Module,
+        optimizer: OptimizerFactory,
+        num_bits: int = 8,
+        warmup_steps: int = 200,
+        gradient_clip_val: float | None = 50.0,
+        sample_temperatures: tuple[float, ...] = (0.5, 0.7, 0.85, 1.0),
+        sample_temperature: float = 1.0,
+        num_grid_samples: int = 64,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        # Plain floats, not Hydra's ListConfig: checkpoints must load with weights_only=True.
+        sample_temperatures = tuple(float(t) for t in sample_temperatures)
+        self.save_hyperparameters(ignore=["flow", "optimizer"])
+        if not 1 <= num_bits <= 16:
+            raise ValueError(f"num_bits must be in [1, 16], got {num_bits}")
+        if warmup_steps < 0:
+            raise ValueError(f"warmup_steps must be >= 0, got {warmup_steps}")
+        if any(t < 0 for t in [*sample_temperatures, sample_temperature]):
+            raise ValueError(f"temperatures must be non-negative, got {sample_temperatures}")
+        self.flow = flow
+        self.optimizer = checked_optimizer_factory("optimizer", optimizer)
+        self.num_classes: int | None = None
+        self.num_dims: int = flow.num_dims
+
+    # --- the shared interface ---
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None, temperature: float | None = None) -> Tensor:
+        """n images in [0, 1]; latents ~ N(0, T^2 I) drawn on CPU with `generator` (Glow 3.4)."""
+        temperature = self.hparams.sample_temperature if temperature is None else temperature
+        was_training = self.flow.training
+        self.flow.eval()  # never let sampling initialise ActNorm
+        images = self.flow.sample(n, temperature=temperature, generator=generator).float()
+        self.flow.train(was_training)
+        return self.finite_images(images, temperature)
+
+    @staticmethod
+    def finite_images(images: Tensor, temperature: float) -> Tensor:
+        """Replace NaN pixels by 0 with a warning: far-out latents can overflow the inverse
+        (a coupling's 1/scale, the split prior's exp(log sigma)), and one NaN image would
+        poison FID/IS for the whole set."""
+        nan = torch.isnan(images)
+        if nan.any():
+            bad = nan.flatten(1).any(1).sum().item()
+            rank_zero_warn(
+                f"{bad} of {len(images)} flow samples at temperature {temperature:g} had NaN "
+                "pixels (the inverse overflowed); they are set to 0. Lower the temperature or "
+                "train longer."
+            )
+        return torch.nan_to_num(images, nan=0.0).clamp(0, 1)
+
+    def forward(self, u: Tensor) -> Tensor:
+        """log p(u) in nats per image for dequantized images u in [0, 1)^D."""
+        return self.likelihood(u)["log_prob"]
+
+    def likelihood(self, u: Tensor) -> dict[str, Tensor]:
+        """Per-image log p(u) split into the latents' prior and the flow's log-determinant."""
+        zs, logdet = self.flow(u)
+        log_prior = sum(standard_normal_log_prob(z) for z in zs)
+        return {"log_prob": log_prior + logdet, "log_prior": log_prior, "logdet": logdet}
+
+    # --- training ---
+
+    def on_train_batch_start(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        """ActNorm's data-dependent init, on the first real training batch (never on the
+        sanity-check batch, which runs in eval mode) and before the first optimiser step.
+        The flags live in checkpointed buffers, so a resumed run skips this."""
+        if self.needs_actnorm_init():
+            images = self.checked_images(batch)
+            with torch.no_grad():
+                self.flow.train()
+                self.flow(dequantize(images, self.hparams.num_bits))
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        images = self.checked_images(batch) if batch_idx == 0 else batch[0]
+        parts = self.likelihood(dequantize(images, self.hparams.num_bits))
+        loss = mean_bits_per_dim(parts["log_prob"], self.num_dims, self.hparams.num_bits)
+        check_finite("log-determinant", parts["logdet"].mean(), self.global_step)
+        check_finite("loss (train bits/dim)", loss, self.global_step)
+        self.log_dict(self.named_parts("train", parts), batch_size=len(images))
+        self.log("train/bits_per_dim", loss, prog_bar=True, batch_size=len(images))
+        return loss
+
+    # --- evaluation: exact NLL with fixed dequantization noise, so numbers are reproducible ---
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self.evaluate("val", batch, batch_idx)
+
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self.evaluate("test", batch, batch_idx)
+
+    def evaluate(self, stage: str, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        images = self.checked_images(batch) if batch_idx == 0 else batch[0]
+        noise = torch.Generator().manual_seed(self.hparams.seed + batch_idx)
+        parts = self.likelihood(dequantize(images, self.hparams.num_bits, generator=noise))
+        bits = mean_bits_per_dim(parts["log_prob"], self.num_dims, self.hparams.num_bits)
+        # Lightning's epoch mean is a batch-size-weighted sum, so a NaN image makes it NaN
+        # rather than being dropped (PITFALLS.md, Flows).
+        logged = self.named_parts(stage, parts)
+        self.log_dict(logged, sync_dist=True, batch_size=len(images))
+        self.log(f"{stage}/bits_per_dim", bits, prog_bar=True, sync_dist=True, batch_size=len(images))
+
+    def on_validation_epoch_end(self) -> None:
+        if self.trainer.sanity_checking or not self.trainer.is_global_zero:
+            return
+        for temperature in self.hparams.sample_temperatures:
+            generator = torch.Generator().manual_seed(self.hparams.seed)
+            images = self.sample(self.hparams.num_grid_samples, generator, temperature)
+            grid = make_grid(images, nrow=int(self.hparams.num_grid_samples**0.5))
+            log_image(self.trainer, f"samples/temperature_{temperature:g}", grid)
+
+    # --- helpers ---
+
+    def named_parts(self, stage: str, parts: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Per-image NLL of the 8-bit image in nats (= bits/dim * D ln 2) and its two terms,
+        log-prior and log-det, which are in the [0, 1)^D frame of the flow's input."""
+        grid_volume = self.num_dims * self.hparams.num_bits * math.log(2)
+        return {
+            f"{stage}/nll_nats": grid_volume - parts["log_prob"].mean(),
+            f"{stage}/log_prior_nats": parts["log_prior"].mean(),
+            f"{stage}/logdet_nats": parts["logdet"].mean(),
+        }
+
+    def checked_images(self, batch: tuple[Tensor, Tensor]) -> Tensor:
+        images = batch[0]
+        check_quantized(images, self.hparams.num_bits)
+        if tuple(images.shape[1:]) != tuple(self.flow.image_shape):
+            raise ValueError(
+                f"The flow was built for images of shape {tuple(self.flow.image_shape)} but the "
+                f"data gives {tuple(images.shape[1:])}; set the flow's in_channels/image_size "
+                "from the data config."
+            )
+        return images
+
+    def needs_actnorm_init(self) -> bool:
+        return any(not m.initialized for m in self.flow.modules() if isinstance(m, ActNorm))
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        optimizer = self.optimizer(self.parameters())
+        warmup = self.hparams.warmup_steps
+        if warmup == 0:
+            return {"optimizer": optimizer}
+        # Linear warm-up from lr/warmup to lr: Glow's recipe against early divergence.
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+    def configure_gradient_clipping(
+        self,
+        optimizer: torch.optim.Optimizer,
+        gradient_clip_val: float | None = None,
+        gradient_clip_algorithm: str | None = None,
+    ) -> None:
+        """Clip by norm with the trainer's value if set, else the module's own default."""
+        value = gradient_clip_val if gradient_clip_val is not None else self.hparams.gradient_clip_val
+        if value:
+            self.clip_gradients(optimizer, value, gradient_clip_algorithm or "norm")
