@@ -50,9 +50,7 @@ class Autoencoder(VAE):
         return -self.likelihood.log_prob(x, self.decode(self.encode_code(x, labels), labels))
 
     @torch.no_grad()
-    def sample(
-        self, n: int, generator: torch.Generator | None = None, labels: Tensor | None = None
-    ) -> Tensor:
+    def sample(self, n: int, generator: torch.Generator | None = None, labels: Tensor | None = None) -> Tensor:
         """Decoded codes drawn from N(code_mean, code_variance) fitted to training codes."""
         noise = torch.randn(n, self.latent_dim, generator=generator).to(self.device)
         z = self.code_mean + self.code_variance.sqrt() * noise

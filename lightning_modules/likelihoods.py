@@ -69,9 +69,7 @@ class GaussianLikelihood(nn.Module):
     or 1 can shrink without bound and the density diverges.
     """
 
-    def __init__(
-        self, learn_variance: bool = False, variance: float = 1.0, min_log_variance: float = -9.0
-    ) -> None:
+    def __init__(self, learn_variance: bool = False, variance: float = 1.0, min_log_variance: float = -9.0) -> None:
         super().__init__()
         if variance <= 0:
             raise ValueError(f"variance must be positive, got {variance}")
@@ -90,9 +88,7 @@ class GaussianLikelihood(nn.Module):
     def log_prob(self, x: Tensor, params: Tensor) -> Tensor:
         """log p(x|z) = sum_i -0.5 [log(2 pi sigma_i^2) + (x_i - mu_i)^2 / sigma_i^2], per image."""
         mean, log_variance = self._mean_and_log_variance(params, x)
-        log_density = -0.5 * (
-            math.log(2 * math.pi) + log_variance + (x - mean) ** 2 / log_variance.exp()
-        )
+        log_density = -0.5 * (math.log(2 * math.pi) + log_variance + (x - mean) ** 2 / log_variance.exp())
         return _sum_per_image(log_density)
 
     def mean(self, params: Tensor) -> Tensor:
@@ -138,9 +134,7 @@ class DiscretizedLogisticLikelihood(nn.Module):
         interior = -F.softplus(-upper) - F.softplus(lower) + torch.log(-torch.expm1(lower - upper))
         first_bin = -F.softplus(-upper)  # log sigma(upper): the bin extends to -inf
         last_bin = -F.softplus(lower)  # log(1 - sigma(lower)): the bin extends to +inf
-        log_mass = torch.where(
-            bins == 0, first_bin, torch.where(bins == self.num_bins - 1, last_bin, interior)
-        )
+        log_mass = torch.where(bins == 0, first_bin, torch.where(bins == self.num_bins - 1, last_bin, interior))
         return _sum_per_image(log_mass)
 
     def mean(self, params: Tensor) -> Tensor:

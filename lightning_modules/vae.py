@@ -33,14 +33,9 @@ Batch = tuple[Tensor, Tensor]
 def check_networks_agree(encoder: nn.Module, decoder: nn.Module, likelihood: nn.Module) -> None:
     """Encoder, decoder and likelihood must agree on latent size, classes and parameter maps."""
     if encoder.latent_dim != decoder.latent_dim:
-        raise ValueError(
-            f"encoder.latent_dim={encoder.latent_dim} but decoder.latent_dim={decoder.latent_dim}"
-        )
+        raise ValueError(f"encoder.latent_dim={encoder.latent_dim} but decoder.latent_dim={decoder.latent_dim}")
     if encoder.num_classes != decoder.num_classes:
-        raise ValueError(
-            f"encoder.num_classes={encoder.num_classes} but "
-            f"decoder.num_classes={decoder.num_classes}"
-        )
+        raise ValueError(f"encoder.num_classes={encoder.num_classes} but decoder.num_classes={decoder.num_classes}")
     if decoder.params_per_channel != likelihood.params_per_channel:
         raise ValueError(
             f"decoder.params_per_channel={decoder.params_per_channel} but "
@@ -95,9 +90,7 @@ class VAE(L.LightningModule):
         return self.decoder(z, labels)
 
     @torch.no_grad()
-    def sample(
-        self, n: int, generator: torch.Generator | None = None, labels: Tensor | None = None
-    ) -> Tensor:
+    def sample(self, n: int, generator: torch.Generator | None = None, labels: Tensor | None = None) -> Tensor:
         """n images in [0, 1]: the likelihood's mean at z ~ N(0, I), the usual VAE sample grid.
 
         Conditional models without `labels` cycle through the classes (0, 1, ..., 0, 1, ...).
@@ -114,9 +107,7 @@ class VAE(L.LightningModule):
         return self.likelihood.mean(self.decode(mean, labels)).float()
 
     @torch.no_grad()
-    def interpolate(
-        self, x_start: Tensor, x_end: Tensor, steps: int = 8, labels: Tensor | None = None
-    ) -> Tensor:
+    def interpolate(self, x_start: Tensor, x_end: Tensor, steps: int = 8, labels: Tensor | None = None) -> Tensor:
         """Decode straight lines between posterior means: len(x_start) * steps images, row-major."""
         x_start, x_end = x_start.to(self.device), x_end.to(self.device)
         labels = self.labels_for(len(x_start), labels)
@@ -188,13 +179,9 @@ class VAE(L.LightningModule):
 
     # --- data ---
 
-    def prepare_batch(
-        self, batch: Batch, generator: torch.Generator | None
-    ) -> tuple[Tensor, Tensor | None]:
+    def prepare_batch(self, batch: Batch, generator: torch.Generator | None) -> tuple[Tensor, Tensor | None]:
         images, labels = batch
-        return self.prepare_images(
-            images, generator
-        ), labels if self.num_classes is not None else None
+        return self.prepare_images(images, generator), labels if self.num_classes is not None else None
 
     def prepare_images(self, images: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """Dynamic binarization (Salakhutdinov & Murray 2008): each pixel is 1 with probability x.

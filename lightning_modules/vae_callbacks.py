@@ -41,9 +41,7 @@ def scatter_image(points: Tensor, labels: Tensor, size: int = 256, dot: int = 1)
     Axes are centred at the origin and span +-max(|point|), so the prior N(0, I) sits mid-image.
     """
     if points.ndim != 2 or points.shape[1] != 2:
-        raise ValueError(
-            f"A latent scatter needs points of shape (N, 2), got {tuple(points.shape)}"
-        )
+        raise ValueError(f"A latent scatter needs points of shape (N, 2), got {tuple(points.shape)}")
     points = points.detach().float().cpu()
     extent = points.abs().max().clamp(min=1e-6)
     pixels = ((points / extent + 1) / 2 * (size - 1)).round().long()
@@ -67,9 +65,7 @@ class FirstBatchCallback(Callback):
         self.images: Tensor | None = None
         self.labels: Tensor | None = None
 
-    def on_validation_batch_end(
-        self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0
-    ) -> None:
+    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
         if batch_idx == 0:
             images, labels = batch
             self.images, self.labels = images[: self.num_images], labels[: self.num_images]
@@ -89,9 +85,7 @@ class ReconstructionGrid(FirstBatchCallback):
         if trainer.sanity_checking or self.images is None:
             return
         inputs = self.images.to(pl_module.device)
-        reconstructions = pl_module.reconstruct(inputs, self.model_labels(pl_module)).to(
-            inputs.dtype
-        )
+        reconstructions = pl_module.reconstruct(inputs, self.model_labels(pl_module)).to(inputs.dtype)
         rows = []
         for start in range(0, len(inputs), self.per_row):
             rows += [
@@ -139,9 +133,7 @@ class LatentScatter(Callback):
         images, labels = batch
         condition = labels if getattr(pl_module, "num_classes", None) is not None else None
         with torch.no_grad():
-            mean, _ = pl_module.encode(
-                pl_module.prepare_images(images, torch.Generator().manual_seed(0)), condition
-            )
+            mean, _ = pl_module.encode(pl_module.prepare_images(images, torch.Generator().manual_seed(0)), condition)
         self.means.append(mean.cpu())
         self.labels.append(labels.cpu())
 
@@ -150,18 +142,14 @@ class LatentScatter(Callback):
             log_image(trainer, key, scatter_image(torch.cat(self.means), torch.cat(self.labels)))
         self.means, self.labels = [], []
 
-    def on_validation_batch_end(
-        self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0
-    ) -> None:
+    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
         if not trainer.sanity_checking:
             self.collect(pl_module, batch)
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.flush(trainer, "latent_means_val")
 
-    def on_test_batch_end(
-        self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0
-    ) -> None:
+    def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
         self.collect(pl_module, batch)
 
     def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

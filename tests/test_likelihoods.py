@@ -60,16 +60,10 @@ def test_gaussian_rejects_non_positive_variance():
         GaussianLikelihood(variance=0)
 
 
-@pytest.mark.parametrize(
-    ("location", "log_scale"), [(0.0, -2.0), (0.3, -6.0), (-1.3, 0.5), (0.99, -7.0), (2.0, 3.0)]
-)
+@pytest.mark.parametrize(("location", "log_scale"), [(0.0, -2.0), (0.3, -6.0), (-1.3, 0.5), (0.99, -7.0), (2.0, 3.0)])
 def test_discretized_logistic_probabilities_sum_to_one(location, log_scale):
     x = (torch.arange(256, dtype=torch.float64) / 255).view(256, 1, 1, 1)
-    params = (
-        torch.tensor([location, log_scale], dtype=torch.float64)
-        .view(1, 2, 1, 1)
-        .expand(256, 2, 1, 1)
-    )
+    params = torch.tensor([location, log_scale], dtype=torch.float64).view(1, 2, 1, 1).expand(256, 2, 1, 1)
     log_mass = DiscretizedLogisticLikelihood().log_prob(x, params)
     assert torch.logsumexp(log_mass, dim=0).item() == pytest.approx(0.0, abs=1e-9)
 
@@ -82,13 +76,9 @@ def test_discretized_logistic_matches_difference_of_cdfs():
     centre = 2 * bins / 255 - 1
     cdf = torch.sigmoid
     scale = log_scale.double().exp()
-    expected = torch.log(
-        cdf((centre + 1 / 255 - mean) / scale) - cdf((centre - 1 / 255 - mean) / scale)
-    )
+    expected = torch.log(cdf((centre + 1 / 255 - mean) / scale) - cdf((centre - 1 / 255 - mean) / scale))
     params = torch.cat([mean, log_scale], 1).double()
-    torch.testing.assert_close(
-        DiscretizedLogisticLikelihood().log_prob(x, params), expected.sum(dim=(1, 2, 3))
-    )
+    torch.testing.assert_close(DiscretizedLogisticLikelihood().log_prob(x, params), expected.sum(dim=(1, 2, 3)))
 
 
 def test_discretized_logistic_is_finite_far_in_the_tails():

@@ -1,9 +1,11 @@
 """A short CPU run of `experiment=vae` on the real MNIST in $DATA_ROOT: did the VAE learn?
 
 An untrained VAE scores about 545 nats per binarized MNIST test image (every pixel near
-probability 1/2: 784 ln 2 = 543 nats, plus a small KL). One epoch of the IWAE-paper MLP reaches
-about 165 nats, three epochs about 127 (measured here, docs/vae.md). The threshold, 200 nats, sits
-well below the untrained 545 and leaves a wide margin above what one epoch reaches.
+probability 1/2: 784 ln 2 = 543 nats, plus a small KL). With batch 128 the IWAE-paper MLP reaches
+about 190 nats of validation bound after one epoch and about 150 after two (docs/vae.md). The
+threshold, 200 nats after two epochs, sits far below the untrained 545 and about 50 nats above what
+two epochs reach, so a slow machine or another seed does not fail it; a model that did not learn
+cannot pass it.
 """
 
 import os
@@ -16,6 +18,8 @@ from lightning_modules.run import train
 
 CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 DATA_ROOT = os.environ.get("DATA_ROOT", "data")
+MNIST_MISSING = not (Path(DATA_ROOT) / "MNIST" / "raw").is_dir()
+FASHION_MNIST_MISSING = not (Path(DATA_ROOT) / "FashionMNIST" / "raw").is_dir()
 UNTRAINED_NELBO_NATS = 545.0
 LEARNED_NELBO_THRESHOLD_NATS = 200.0
 
@@ -40,15 +44,13 @@ def compose_run(tmp_path: Path, experiment: str, *overrides: str):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    not (Path(DATA_ROOT) / "MNIST" / "raw").is_dir(), reason="MNIST not found under $DATA_ROOT"
-)
-def test_one_epoch_on_mnist_brings_the_test_bound_far_below_an_untrained_model(tmp_path):
+@pytest.mark.skipif(MNIST_MISSING, reason="MNIST not found under $DATA_ROOT")
+def test_two_epochs_on_mnist_bring_the_test_bound_far_below_an_untrained_model(tmp_path):
     cfg = compose_run(
         tmp_path,
         "vae",
-        "trainer.max_epochs=1",
-        "trainer.limit_test_batches=10",  # 1280 test images
+        "trainer.max_epochs=2",
+        "+trainer.limit_test_batches=10",  # 1280 test images
         "model.iwae_samples=100",
         "model.iwae_chunk_size=100",
     )

@@ -42,9 +42,7 @@ def test_negative_elbo_of_a_tiny_model_equals_a_hand_computation():
     hand_kl = 0.5 * (0.25 + 0.5**2 - 1 - math.log(0.25))
     assert z.item() == pytest.approx(0.6)
     assert kl.item() == pytest.approx(hand_kl, abs=1e-6)
-    assert negative_elbo(log_likelihood, kl).item() == pytest.approx(
-        hand_kl - hand_log_likelihood, abs=1e-6
-    )
+    assert negative_elbo(log_likelihood, kl).item() == pytest.approx(hand_kl - hand_log_likelihood, abs=1e-6)
     assert negative_elbo(log_likelihood, kl).item() == pytest.approx(1.350826, abs=1e-5)
 
 
@@ -58,9 +56,7 @@ def test_analytic_kl_matches_monte_carlo():
     mean, log_variance = torch.tensor([0.3, -1.0, 2.0]), torch.tensor([0.5, -1.5, 0.0])
     noise = torch.randn(400_000, 3, generator=generator, dtype=torch.float64)
     z = reparameterize(mean.double(), log_variance.double(), noise)
-    monte_carlo = (
-        diagonal_gaussian_log_prob(z, mean, log_variance) - standard_normal_log_prob(z)
-    ).mean()
+    monte_carlo = (diagonal_gaussian_log_prob(z, mean, log_variance) - standard_normal_log_prob(z)).mean()
     analytic = gaussian_kl_to_standard_normal(mean, log_variance)
     assert monte_carlo.item() == pytest.approx(analytic.item(), abs=0.02)
     assert analytic.item() > 0
@@ -76,9 +72,7 @@ def test_kl_is_zero_only_at_the_prior():
 def test_gaussian_log_densities_match_torch_distributions():
     z, mean, log_variance = torch.randn(5, 3), torch.randn(5, 3), torch.randn(5, 3)
     normal = torch.distributions.Normal(mean, (0.5 * log_variance).exp())
-    torch.testing.assert_close(
-        diagonal_gaussian_log_prob(z, mean, log_variance), normal.log_prob(z).sum(-1)
-    )
+    torch.testing.assert_close(diagonal_gaussian_log_prob(z, mean, log_variance), normal.log_prob(z).sum(-1))
     standard = torch.distributions.Normal(0.0, 1.0)
     torch.testing.assert_close(standard_normal_log_prob(z), standard.log_prob(z).sum(-1))
 
@@ -93,17 +87,13 @@ class LinearGaussianModel:
 
     def exact_posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         variance = 1 / (1 + self.a**2 / self.s**2)
-        return (variance * self.a * (x - self.b) / self.s**2).unsqueeze(-1), torch.full(
-            (len(x), 1), math.log(variance)
-        )
+        return (variance * self.a * (x - self.b) / self.s**2).unsqueeze(-1), torch.full((len(x), 1), math.log(variance))
 
     def log_weights_for(self, x, mean, log_variance, generator):
         def draw(k: int) -> torch.Tensor:
             noise = torch.randn(k, *mean.shape, generator=generator, dtype=mean.dtype)
             z = reparameterize(mean, log_variance, noise)
-            log_likelihood = torch.distributions.Normal(
-                self.a * z[..., 0] + self.b, self.s
-            ).log_prob(x)
+            log_likelihood = torch.distributions.Normal(self.a * z[..., 0] + self.b, self.s).log_prob(x)
             return importance_log_weights(log_likelihood, z, mean, log_variance)
 
         return draw
@@ -128,9 +118,7 @@ POOR_POSTERIOR = (
 def test_iwae_with_the_exact_posterior_is_exact_for_any_k():
     model = LinearGaussianModel()
     mean, log_variance = model.exact_posterior(X)
-    draw = model.log_weights_for(
-        X, mean.double(), log_variance.double(), torch.Generator().manual_seed(0)
-    )
+    draw = model.log_weights_for(X, mean.double(), log_variance.double(), torch.Generator().manual_seed(0))
     for num_samples in (1, 7):
         estimate = importance_weighted_log_likelihood(draw, num_samples, chunk_size=3)
         torch.testing.assert_close(estimate, model.log_p_x(X))
@@ -157,10 +145,7 @@ def test_iwae_tightens_with_k_and_stays_below_log_p_x():
     draw = model.log_weights_for(X, mean, log_variance, torch.Generator().manual_seed(2))
     elbo = model.analytic_elbo(X, mean, log_variance)
     averages = {
-        k: torch.stack([importance_weighted_log_likelihood(draw, k, 16) for _ in range(400)]).mean(
-            0
-        )
-        for k in (5, 50)
+        k: torch.stack([importance_weighted_log_likelihood(draw, k, 16) for _ in range(400)]).mean(0) for k in (5, 50)
     }
     assert (averages[5] > elbo + 0.05).all()
     assert (averages[50] > averages[5]).all()
@@ -194,10 +179,7 @@ def test_iwae_rejects_non_positive_sizes(num_samples, chunk_size, message):
 def test_beta_objective_weights_the_kl_only():
     log_likelihood, kl = torch.tensor([-100.0, -80.0]), torch.tensor([10.0, 30.0])
     assert beta_vae_objective(log_likelihood, kl, beta=4.0).item() == pytest.approx(90 + 80)
-    assert (
-        beta_vae_objective(log_likelihood, kl, beta=1.0).item()
-        == negative_elbo(log_likelihood, kl).item()
-    )
+    assert beta_vae_objective(log_likelihood, kl, beta=1.0).item() == negative_elbo(log_likelihood, kl).item()
     with pytest.raises(ValueError, match="beta must be non-negative, got -1"):
         beta_vae_objective(log_likelihood, kl, beta=-1.0)
 

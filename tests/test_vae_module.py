@@ -49,9 +49,7 @@ def test_loss_parts_are_nats_per_image_and_beta_changes_only_the_objective():
     torch.testing.assert_close(parts["nelbo_nats"], parts["reconstruction_nats"] + parts["kl_nats"])
     torch.testing.assert_close(parts["loss"], parts["nelbo_nats"])
     torch.testing.assert_close(weighted["nelbo_nats"], parts["nelbo_nats"])
-    torch.testing.assert_close(
-        weighted["loss"], weighted["reconstruction_nats"] + 4 * weighted["kl_nats"]
-    )
+    torch.testing.assert_close(weighted["loss"], weighted["reconstruction_nats"] + 4 * weighted["kl_nats"])
     # An untrained Bernoulli decoder with logits near 0 costs about ln 2 nats per pixel.
     assert 0.5 * 64 < parts["reconstruction_nats"].item() < 1.5 * 64
 
@@ -150,15 +148,11 @@ def test_a_few_steps_log_named_parts_with_units(tmp_path, module_class):
     trainer = fit(module, images(16), max_steps=4, default_root_dir=tmp_path, limit_val_batches=2)
     logged = trainer.callback_metrics
     expected_val = {"val/reconstruction_nats"} | (
-        {"val/nelbo_nats", "val/kl_nats", "val/nelbo_bits_per_dim"}
-        if module_class is VAE
-        else set()
+        {"val/nelbo_nats", "val/kl_nats", "val/nelbo_bits_per_dim"} if module_class is VAE else set()
     )
     assert expected_val <= set(logged)
     assert "train/reconstruction_nats" in logged
-    test_metrics = trainer.test(
-        module, DataLoader(TensorDataset(images(8), torch.zeros(8).long()), 4)
-    )[0]
+    test_metrics = trainer.test(module, DataLoader(TensorDataset(images(8), torch.zeros(8).long()), 4))[0]
     if module_class is VAE:
         assert {"test/iwae_nll_nats", "test/bits_per_dim", "test/nelbo_nats"} <= set(test_metrics)
         assert test_metrics["test/iwae_nll_nats"] <= test_metrics["test/nelbo_nats"] + 1.0
@@ -179,9 +173,7 @@ def test_autoencoder_samples_from_its_fitted_code_distribution():
 
 def test_conv_vae_with_discretized_logistic_on_cifar_shaped_data():
     likelihood = DiscretizedLogisticLikelihood()
-    encoder = ConvEncoder(
-        latent_dim=4, channels=3, image_size=32, conv_channels=(8, 8, 8), hidden_dim=16
-    )
+    encoder = ConvEncoder(latent_dim=4, channels=3, image_size=32, conv_channels=(8, 8, 8), hidden_dim=16)
     decoder = ConvDecoder(
         latent_dim=4,
         channels=3,

@@ -20,9 +20,7 @@ def test_encoder_returns_mean_and_log_variance(encoder_class, channels, image_si
 @pytest.mark.parametrize(("channels", "image_size"), IMAGE_FORMATS)
 @pytest.mark.parametrize("decoder_class", [MLPDecoder, ConvDecoder])
 @pytest.mark.parametrize("params_per_channel", [1, 2])
-def test_decoder_returns_likelihood_parameters(
-    decoder_class, channels, image_size, params_per_channel
-):
+def test_decoder_returns_likelihood_parameters(decoder_class, channels, image_size, params_per_channel):
     decoder = decoder_class(
         latent_dim=5,
         channels=channels,
@@ -35,17 +33,13 @@ def test_decoder_returns_likelihood_parameters(
 
 def test_conv_networks_for_cifar_with_three_downsamplings():
     encoder = ConvEncoder(latent_dim=8, channels=3, image_size=32, conv_channels=(16, 32, 64))
-    decoder = ConvDecoder(
-        latent_dim=8, channels=3, image_size=32, conv_channels=(64, 32, 16), params_per_channel=2
-    )
+    decoder = ConvDecoder(latent_dim=8, channels=3, image_size=32, conv_channels=(64, 32, 16), params_per_channel=2)
     mean, _ = encoder(torch.rand(2, 3, 32, 32))
     assert mean.shape == (2, 8)
     assert decoder(mean).shape == (2, 6, 32, 32)
 
 
-@pytest.mark.parametrize(
-    ("encoder_class", "decoder_class"), [(MLPEncoder, MLPDecoder), (ConvEncoder, ConvDecoder)]
-)
+@pytest.mark.parametrize(("encoder_class", "decoder_class"), [(MLPEncoder, MLPDecoder), (ConvEncoder, ConvDecoder)])
 def test_conditional_networks_use_the_label(encoder_class, decoder_class):
     torch.manual_seed(0)
     encoder = encoder_class(latent_dim=3, num_classes=10)

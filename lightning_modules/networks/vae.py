@@ -44,9 +44,7 @@ def _with_label(features: Tensor, y: Tensor | None, num_classes: int | None) -> 
     if y is None:
         raise ValueError(f"This network is conditional on {num_classes} classes: pass labels y")
     if y.min() < 0 or y.max() >= num_classes:
-        raise ValueError(
-            f"Labels must lie in [0, {num_classes - 1}], got [{y.min().item()}, {y.max().item()}]"
-        )
+        raise ValueError(f"Labels must lie in [0, {num_classes - 1}], got [{y.min().item()}, {y.max().item()}]")
     one_hot = F.one_hot(y.long(), num_classes).to(features.dtype)
     return torch.cat([features, one_hot], dim=1)
 
@@ -147,9 +145,7 @@ class ConvEncoder(nn.Module):
         side = _feature_size(image_size, len(conv_channels))
         self.latent_dim, self.num_classes = latent_dim, num_classes
         layers: list[nn.Module] = []
-        for in_channels, out_channels in zip(
-            [channels, *conv_channels[:-1]], conv_channels, strict=True
-        ):
+        for in_channels, out_channels in zip([channels, *conv_channels[:-1]], conv_channels, strict=True):
             layers += [nn.Conv2d(in_channels, out_channels, 4, 2, 1), _activation(activation)]
         self.convs = nn.Sequential(*layers)
         flat = conv_channels[-1] * side * side + (num_classes or 0)
