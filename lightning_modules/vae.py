@@ -82,12 +82,17 @@ class VAE(L.LightningModule):
     # --- the shared interface ---
 
     def encode(self, x: Tensor, labels: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """The posterior q(z|x) as (mean, log_variance), each (B, latent_dim)."""
-        return self.encoder(x, labels)
+        """The posterior q(z|x) as (mean, log_variance), each (B, latent_dim), in float32.
+
+        float32 even under bf16/16-bit mixed precision: the KL, the log-densities and the
+        likelihood are sums over hundreds of terms, and low-precision terms would bias the bound.
+        """
+        mean, log_variance = self.encoder(x, labels)
+        return mean.float(), log_variance.float()
 
     def decode(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
-        """Likelihood parameters of p(x|z), shape (B, P * C, H, W)."""
-        return self.decoder(z, labels)
+        """Likelihood parameters of p(x|z), shape (B, P * C, H, W), in float32 (see `encode`)."""
+        return self.decoder(z, labels).float()
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None, labels: Tensor | None = None) -> Tensor:
