@@ -189,3 +189,20 @@ def test_conv_vae_with_discretized_logistic_on_cifar_shaped_data():
     assert parts["reconstruction_nats"] > 0
     assert vae.importance_weighted_nll(x).shape == (2,)
     assert vae.sample(2).shape == (2, 3, 32, 32)
+
+
+def test_bound_is_computed_in_float32_under_bf16_autocast():
+    torch.manual_seed(0)
+    vae = tiny_vae(likelihood=DiscretizedLogisticLikelihood())
+    x = torch.randint(0, 256, (4, 1, 8, 8)).float() / 255
+    torch.manual_seed(1)
+    full = vae.loss(x)
+    torch.manual_seed(1)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = vae.loss(x)
+        mean, log_variance = vae.encode(x)
+        params = vae.decode(mean)
+    # Only the networks' matmuls run in bf16; the KL and the likelihood sum in float32.
+    assert mean.dtype == log_variance.dtype == params.dtype == torch.float32
+    assert mixed["nelbo_nats"].dtype == mixed["kl_nats"].dtype == torch.float32
+    torch.testing.assert_close(mixed["nelbo_nats"], full["nelbo_nats"], rtol=0.02, atol=0)
