@@ -40,8 +40,15 @@ class Autoencoder(VAE):
         code, _ = self.encode(x, labels)
         return code
 
-    def loss(self, x: Tensor, labels: Tensor | None = None, beta: float = 1.0) -> dict[str, Tensor]:
-        """Reconstruction negative log-likelihood in nats per image; `beta` is unused (no KL)."""
+    def loss(
+        self,
+        x: Tensor,
+        labels: Tensor | None = None,
+        beta: float = 1.0,
+        generator: torch.Generator | None = None,
+    ) -> dict[str, Tensor]:
+        """Reconstruction negative log-likelihood in nats per image; deterministic, so `beta` and
+        `generator` are unused."""
         reconstruction = self.anomaly_score(x, labels).mean()
         return {"loss": reconstruction, "reconstruction_nats": reconstruction}
 
@@ -57,7 +64,7 @@ class Autoencoder(VAE):
         return self.likelihood.mean(self.decode(z, self.labels_for(n, labels))).float()
 
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
-        x, labels = self.prepare_batch(batch, generator=None)
+        x, labels = self.prepare_batch(batch, self.noise_generator)
         code = self.encode_code(x, labels)
         reconstruction = -self.likelihood.log_prob(x, self.decode(code, labels)).mean()
         check_finite("autoencoder reconstruction loss", reconstruction, self.global_step)
@@ -71,9 +78,12 @@ class Autoencoder(VAE):
         self.code_variance.lerp_(code.var(0, unbiased=False) + 1e-6, momentum)
 
     def test_step(self, batch: Batch, batch_idx: int) -> None:
-        x, labels = self.prepare_batch(batch, generator=self.evaluation_generator(batch_idx))
-        self.log_dict(self.evaluation_metrics(x, labels, "test"), sync_dist=True)
+        generator = self.evaluation_generator(batch_idx)
+        x, labels = self.prepare_batch(batch, generator)
+        self.log_dict(self.evaluation_metrics(x, labels, "test", generator), sync_dist=True)
 
-    def evaluation_metrics(self, x: Tensor, labels: Tensor | None, stage: str) -> dict[str, Tensor]:
+    def evaluation_metrics(
+        self, x: Tensor, labels: Tensor | None, stage: str, generator: torch.Generator
+    ) -> dict[str, Tensor]:
         """Reconstruction NLL only: an autoencoder has no bound on log p(x)."""
         return {f"{stage}/reconstruction_nats": self.loss(x, labels)["reconstruction_nats"]}

@@ -78,6 +78,9 @@ class VAE(L.LightningModule):
         self.optimizer = checked_optimizer_factory("optimizer", optimizer)
         self.latent_dim: int = encoder.latent_dim
         self.num_classes: int | None = encoder.num_classes
+        # A module-owned generator for training noise (binarization, reparameterization): its
+        # state is checkpointed, so a resumed run draws exactly what an uninterrupted run would.
+        self.noise_generator = torch.Generator().manual_seed(seed)
 
     # --- the shared interface ---
 
@@ -123,10 +126,16 @@ class VAE(L.LightningModule):
         path_labels = labels.repeat_interleave(steps) if labels is not None else None
         return self.likelihood.mean(self.decode(path, path_labels)).float()
 
-    def loss(self, x: Tensor, labels: Tensor | None = None, beta: float = 1.0) -> dict[str, Tensor]:
+    def loss(
+        self,
+        x: Tensor,
+        labels: Tensor | None = None,
+        beta: float = 1.0,
+        generator: torch.Generator | None = None,
+    ) -> dict[str, Tensor]:
         """One-sample ELBO parts in nats per image; `loss` is the beta-weighted objective."""
         mean, log_variance = self.encode(x, labels)
-        z = reparameterize(mean, log_variance, torch.randn_like(mean))
+        z = reparameterize(mean, log_variance, self.normal_noise(mean.shape, generator))
         log_likelihood = self.likelihood.log_prob(x, self.decode(z, labels))
         kl = gaussian_kl_to_standard_normal(mean, log_variance)
         return {
@@ -137,12 +146,14 @@ class VAE(L.LightningModule):
         }
 
     @torch.no_grad()
-    def importance_weighted_nll(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
+    def importance_weighted_nll(
+        self, x: Tensor, labels: Tensor | None = None, generator: torch.Generator | None = None
+    ) -> Tensor:
         """-log p(x) per image from K = iwae_samples importance samples (Burda et al. 2016)."""
         mean, log_variance = self.encode(x, labels)
 
         def log_weights_for(k: int) -> Tensor:
-            z = reparameterize(mean, log_variance, torch.randn(k, *mean.shape, device=mean.device))
+            z = reparameterize(mean, log_variance, self.normal_noise((k, *mean.shape), generator))
             repeated_labels = labels.repeat(k) if labels is not None else None
             params = self.decode(z.flatten(0, 1), repeated_labels)
             log_likelihood = self.likelihood.log_prob(x.repeat(k, 1, 1, 1), params).view(k, len(x))
@@ -155,7 +166,7 @@ class VAE(L.LightningModule):
     # --- training and evaluation ---
 
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
-        x, labels = self.prepare_batch(batch, generator=None)
+        x, labels = self.prepare_batch(batch, self.noise_generator)
         beta = beta_warmup(self.global_step, self.hparams.beta, self.hparams.beta_warmup_steps)
         parts = self.loss(x, labels, beta)
         check_finite("VAE loss", parts["loss"], self.global_step)
@@ -164,44 +175,53 @@ class VAE(L.LightningModule):
         return parts["loss"]
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
-        x, labels = self.prepare_batch(batch, generator=self.evaluation_generator(batch_idx))
-        self.log_dict(self.evaluation_metrics(x, labels, "val"), sync_dist=True)
+        generator = self.evaluation_generator(batch_idx)
+        x, labels = self.prepare_batch(batch, generator)
+        self.log_dict(self.evaluation_metrics(x, labels, "val", generator), sync_dist=True)
 
     def test_step(self, batch: Batch, batch_idx: int) -> None:
-        x, labels = self.prepare_batch(batch, generator=self.evaluation_generator(batch_idx))
-        metrics = self.evaluation_metrics(x, labels, "test")
-        nll = self.importance_weighted_nll(x, labels)
+        generator = self.evaluation_generator(batch_idx)
+        x, labels = self.prepare_batch(batch, generator)
+        metrics = self.evaluation_metrics(x, labels, "test", generator)
+        nll = self.importance_weighted_nll(x, labels, generator)
         metrics["test/iwae_nll_nats"] = nll.mean()
         metrics["test/bits_per_dim"] = nats_to_bits_per_dim(nll.mean(), x[0].numel())
         self.log_dict(metrics, sync_dist=True)
 
-    def evaluation_metrics(self, x: Tensor, labels: Tensor | None, stage: str) -> dict[str, Tensor]:
+    def evaluation_metrics(
+        self, x: Tensor, labels: Tensor | None, stage: str, generator: torch.Generator
+    ) -> dict[str, Tensor]:
         """The true ELBO (beta=1) and its parts, plus the bound in bits/dim."""
-        parts = self.loss(x, labels, beta=1.0)
+        parts = self.loss(x, labels, beta=1.0, generator=generator)
         del parts["loss"]  # at beta=1 it equals nelbo_nats
         parts["nelbo_bits_per_dim"] = nats_to_bits_per_dim(parts["nelbo_nats"], x[0].numel())
         return {f"{stage}/{name}": value for name, value in parts.items()}
 
     # --- data ---
 
-    def prepare_batch(self, batch: Batch, generator: torch.Generator | None) -> tuple[Tensor, Tensor | None]:
+    def prepare_batch(self, batch: Batch, generator: torch.Generator) -> tuple[Tensor, Tensor | None]:
         images, labels = batch
         return self.prepare_images(images, generator), labels if self.num_classes is not None else None
 
     def prepare_images(self, images: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """Dynamic binarization (Salakhutdinov & Murray 2008): each pixel is 1 with probability x.
 
-        Training draws fresh pixels every step; evaluation passes a generator seeded by batch index,
-        so every validation and test pass scores the same binary images.
+        Training draws fresh pixels every step from the module's noise generator; evaluation passes a
+        generator seeded by batch index, so every validation and test pass scores the same images.
         """
         if not self.hparams.binarize:
             return images
-        if generator is None:
-            return torch.bernoulli(images)
+        generator = generator if generator is not None else self.noise_generator
         uniform = torch.rand(images.shape, generator=generator).to(images.device)
         return (uniform < images).to(images.dtype)
 
+    def normal_noise(self, shape: tuple[int, ...] | torch.Size, generator: torch.Generator | None) -> Tensor:
+        """N(0, I) noise drawn on the CPU from `generator` (default: the module's), then moved."""
+        generator = generator if generator is not None else self.noise_generator
+        return torch.randn(tuple(shape), generator=generator).to(self.device)
+
     def evaluation_generator(self, batch_idx: int) -> torch.Generator:
+        """A fresh generator per evaluation batch: validation never touches the training noise."""
         return torch.Generator().manual_seed(self.hparams.seed * 1_000_003 + batch_idx)
 
     def labels_for(self, n: int, labels: Tensor | None) -> Tensor | None:
@@ -213,3 +233,16 @@ class VAE(L.LightningModule):
 
     def configure_optimizers(self) -> Any:
         return self.optimizer(self.parameters())
+
+    def setup(self, stage: str) -> None:
+        # Each DDP rank must draw different noise.
+        self.noise_generator.manual_seed(self.hparams.seed + self.global_rank)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["noise_generator_state"] = self.noise_generator.get_state()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if "noise_generator_state" in checkpoint:
+            self.noise_generator.set_state(checkpoint["noise_generator_state"])
+        if self.global_rank > 0:  # the checkpoint holds rank 0's state; other ranks need their own
+            self.noise_generator.manual_seed(self.hparams.seed + self.global_rank + 7919 * checkpoint["global_step"])
