@@ -1,0 +1,248 @@
+"""Variational autoencoders trained on the ELBO in nats per image (Kingma & Welling 2014).
+
+One interface for every variant: `encode`, `decode`, `sample`, `reconstruct`, `interpolate`, and
+`loss` returning a dict of named parts. beta-VAE is this class with `beta != 1` (the logged
+`*/nelbo_nats` stays the true bound, beta=1, so runs with different beta compare); the conditional
+VAE is this class with conditional networks (`num_classes` set); the plain autoencoder lives in
+autoencoder.py as a small subclass.
+"""
+
+from typing import Any
+
+import lightning as L
+import torch
+from torch import Tensor, nn
+
+from lightning_modules.guards import check_finite
+from lightning_modules.likelihoods import BernoulliLikelihood
+from lightning_modules.losses import (
+    beta_vae_objective,
+    beta_warmup,
+    gaussian_kl_to_standard_normal,
+    importance_log_weights,
+    importance_weighted_log_likelihood,
+    nats_to_bits_per_dim,
+    negative_elbo,
+    reparameterize,
+)
+from lightning_modules.optimizers import OptimizerFactory, checked_optimizer_factory
+
+Batch = tuple[Tensor, Tensor]
+
+
+def check_networks_agree(encoder: nn.Module, decoder: nn.Module, likelihood: nn.Module) -> None:
+    """Encoder, decoder and likelihood must agree on latent size, classes and parameter maps."""
+    if encoder.latent_dim != decoder.latent_dim:
+        raise ValueError(f"encoder.latent_dim={encoder.latent_dim} but decoder.latent_dim={decoder.latent_dim}")
+    if encoder.num_classes != decoder.num_classes:
+        raise ValueError(f"encoder.num_classes={encoder.num_classes} but decoder.num_classes={decoder.num_classes}")
+    if decoder.params_per_channel != likelihood.params_per_channel:
+        raise ValueError(
+            f"decoder.params_per_channel={decoder.params_per_channel} but "
+            f"{type(likelihood).__name__} needs {likelihood.params_per_channel}"
+        )
+
+
+class VAE(L.LightningModule):
+    """Gaussian-latent VAE with any likelihood; conditional when the networks have `num_classes`."""
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        decoder: nn.Module,
+        likelihood: nn.Module,
+        optimizer: OptimizerFactory,
+        beta: float = 1.0,
+        beta_warmup_steps: int = 0,
+        binarize: bool = False,
+        iwae_samples: int = 1000,
+        iwae_chunk_size: int = 100,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters(ignore=["encoder", "decoder", "likelihood", "optimizer"])
+        beta_warmup(0, beta, beta_warmup_steps)  # validates beta >= 0 and warmup_steps >= 0
+        for name, value in {
+            "iwae_samples": iwae_samples,
+            "iwae_chunk_size": iwae_chunk_size,
+        }.items():
+            if value <= 0:
+                raise ValueError(f"{name} must be positive, got {value}")
+        if binarize and not isinstance(likelihood, BernoulliLikelihood):
+            raise ValueError(
+                f"binarize=true makes binary data, which needs the Bernoulli likelihood, "
+                f"not {type(likelihood).__name__}"
+            )
+        check_networks_agree(encoder, decoder, likelihood)
+        self.encoder, self.decoder, self.likelihood = encoder, decoder, likelihood
+        self.optimizer = checked_optimizer_factory("optimizer", optimizer)
+        self.latent_dim: int = encoder.latent_dim
+        self.num_classes: int | None = encoder.num_classes
+        # A module-owned generator for training noise (binarization, reparameterization): its
+        # state is checkpointed, so a resumed run draws exactly what an uninterrupted run would.
+        self.noise_generator = torch.Generator().manual_seed(seed)
+
+    # --- the shared interface ---
+
+    def encode(self, x: Tensor, labels: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """The posterior q(z|x) as (mean, log_variance), each (B, latent_dim), in float32.
+
+        float32 even under bf16/16-bit mixed precision: the KL, the log-densities and the
+        likelihood are sums over hundreds of terms, and low-precision terms would bias the bound.
+        """
+        mean, log_variance = self.encoder(x, labels)
+        return mean.float(), log_variance.float()
+
+    def decode(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
+        """Likelihood parameters of p(x|z), shape (B, P * C, H, W), in float32 (see `encode`)."""
+        return self.decoder(z, labels).float()
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None, labels: Tensor | None = None) -> Tensor:
+        """n images in [0, 1]: the likelihood's mean at z ~ N(0, I), the usual VAE sample grid.
+
+        Conditional models without `labels` cycle through the classes (0, 1, ..., 0, 1, ...).
+        """
+        z = torch.randn(n, self.latent_dim, generator=generator).to(self.device)
+        return self.likelihood.mean(self.decode(z, self.labels_for(n, labels))).float()
+
+    @torch.no_grad()
+    def reconstruct(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
+        """Decode the posterior mean of x: images in [0, 1] beside their inputs."""
+        x = self.prepare_images(x.to(self.device), self.evaluation_generator(0))
+        labels = self.labels_for(len(x), labels)
+        mean, _ = self.encode(x, labels)
+        return self.likelihood.mean(self.decode(mean, labels)).float()
+
+    @torch.no_grad()
+    def interpolate(self, x_start: Tensor, x_end: Tensor, steps: int = 8, labels: Tensor | None = None) -> Tensor:
+        """Decode straight lines between posterior means: len(x_start) * steps images, row-major."""
+        x_start, x_end = x_start.to(self.device), x_end.to(self.device)
+        labels = self.labels_for(len(x_start), labels)
+        start, _ = self.encode(self.prepare_images(x_start, self.evaluation_generator(0)), labels)
+        end, _ = self.encode(self.prepare_images(x_end, self.evaluation_generator(1)), labels)
+        weights = torch.linspace(0, 1, steps, device=self.device).view(1, steps, 1)
+        path = (start[:, None] * (1 - weights) + end[:, None] * weights).flatten(0, 1)
+        path_labels = labels.repeat_interleave(steps) if labels is not None else None
+        return self.likelihood.mean(self.decode(path, path_labels)).float()
+
+    def loss(
+        self,
+        x: Tensor,
+        labels: Tensor | None = None,
+        beta: float = 1.0,
+        generator: torch.Generator | None = None,
+    ) -> dict[str, Tensor]:
+        """One-sample ELBO parts in nats per image; `loss` is the beta-weighted objective."""
+        mean, log_variance = self.encode(x, labels)
+        z = reparameterize(mean, log_variance, self.normal_noise(mean.shape, generator))
+        log_likelihood = self.likelihood.log_prob(x, self.decode(z, labels))
+        kl = gaussian_kl_to_standard_normal(mean, log_variance)
+        return {
+            "loss": beta_vae_objective(log_likelihood, kl, beta),
+            "nelbo_nats": negative_elbo(log_likelihood, kl),
+            "reconstruction_nats": -log_likelihood.mean(),
+            "kl_nats": kl.mean(),
+        }
+
+    @torch.no_grad()
+    def importance_weighted_nll(
+        self, x: Tensor, labels: Tensor | None = None, generator: torch.Generator | None = None
+    ) -> Tensor:
+        """-log p(x) per image from K = iwae_samples importance samples (Burda et al. 2016)."""
+        mean, log_variance = self.encode(x, labels)
+
+        def log_weights_for(k: int) -> Tensor:
+            z = reparameterize(mean, log_variance, self.normal_noise((k, *mean.shape), generator))
+            repeated_labels = labels.repeat(k) if labels is not None else None
+            params = self.decode(z.flatten(0, 1), repeated_labels)
+            log_likelihood = self.likelihood.log_prob(x.repeat(k, 1, 1, 1), params).view(k, len(x))
+            return importance_log_weights(log_likelihood, z, mean, log_variance)
+
+        return -importance_weighted_log_likelihood(
+            log_weights_for, self.hparams.iwae_samples, self.hparams.iwae_chunk_size
+        )
+
+    # --- training and evaluation ---
+
+    def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
+        x, labels = self.prepare_batch(batch, self.noise_generator)
+        beta = beta_warmup(self.global_step, self.hparams.beta, self.hparams.beta_warmup_steps)
+        parts = self.loss(x, labels, beta)
+        check_finite("VAE loss", parts["loss"], self.global_step)
+        self.log_dict({f"train/{name}": value for name, value in parts.items()}, prog_bar=True)
+        self.log("train/beta", beta)
+        return parts["loss"]
+
+    def validation_step(self, batch: Batch, batch_idx: int) -> None:
+        generator = self.evaluation_generator(batch_idx)
+        x, labels = self.prepare_batch(batch, generator)
+        self.log_dict(self.evaluation_metrics(x, labels, "val", generator), sync_dist=True)
+
+    def test_step(self, batch: Batch, batch_idx: int) -> None:
+        generator = self.evaluation_generator(batch_idx)
+        x, labels = self.prepare_batch(batch, generator)
+        metrics = self.evaluation_metrics(x, labels, "test", generator)
+        nll = self.importance_weighted_nll(x, labels, generator)
+        metrics["test/iwae_nll_nats"] = nll.mean()
+        metrics["test/bits_per_dim"] = nats_to_bits_per_dim(nll.mean(), x[0].numel())
+        self.log_dict(metrics, sync_dist=True)
+
+    def evaluation_metrics(
+        self, x: Tensor, labels: Tensor | None, stage: str, generator: torch.Generator
+    ) -> dict[str, Tensor]:
+        """The true ELBO (beta=1) and its parts, plus the bound in bits/dim."""
+        parts = self.loss(x, labels, beta=1.0, generator=generator)
+        del parts["loss"]  # at beta=1 it equals nelbo_nats
+        parts["nelbo_bits_per_dim"] = nats_to_bits_per_dim(parts["nelbo_nats"], x[0].numel())
+        return {f"{stage}/{name}": value for name, value in parts.items()}
+
+    # --- data ---
+
+    def prepare_batch(self, batch: Batch, generator: torch.Generator) -> tuple[Tensor, Tensor | None]:
+        images, labels = batch
+        return self.prepare_images(images, generator), labels if self.num_classes is not None else None
+
+    def prepare_images(self, images: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """Dynamic binarization (Salakhutdinov & Murray 2008): each pixel is 1 with probability x.
+
+        Training draws fresh pixels every step from the module's noise generator; evaluation passes a
+        generator seeded by batch index, so every validation and test pass scores the same images.
+        """
+        if not self.hparams.binarize:
+            return images
+        generator = generator if generator is not None else self.noise_generator
+        uniform = torch.rand(images.shape, generator=generator).to(images.device)
+        return (uniform < images).to(images.dtype)
+
+    def normal_noise(self, shape: tuple[int, ...] | torch.Size, generator: torch.Generator | None) -> Tensor:
+        """N(0, I) noise drawn on the CPU from `generator` (default: the module's), then moved."""
+        generator = generator if generator is not None else self.noise_generator
+        return torch.randn(tuple(shape), generator=generator).to(self.device)
+
+    def evaluation_generator(self, batch_idx: int) -> torch.Generator:
+        """A fresh generator per evaluation batch: validation never touches the training noise."""
+        return torch.Generator().manual_seed(self.hparams.seed * 1_000_003 + batch_idx)
+
+    def labels_for(self, n: int, labels: Tensor | None) -> Tensor | None:
+        if self.num_classes is None:
+            return None
+        if labels is None:
+            labels = torch.arange(n) % self.num_classes
+        return labels.to(self.device)
+
+    def configure_optimizers(self) -> Any:
+        return self.optimizer(self.parameters())
+
+    def setup(self, stage: str) -> None:
+        # Each DDP rank must draw different noise.
+        self.noise_generator.manual_seed(self.hparams.seed + self.global_rank)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["noise_generator_state"] = self.noise_generator.get_state()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if "noise_generator_state" in checkpoint:
+            self.noise_generator.set_state(checkpoint["noise_generator_state"])
+        if self.global_rank > 0:  # the checkpoint holds rank 0's state; other ranks need their own
+            self.noise_generator.manual_seed(self.hparams.seed + self.global_rank + 7919 * checkpoint["global_step"])
