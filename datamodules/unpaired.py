@@ -18,6 +18,9 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms import functional as TF
 
+from datamodules.errors import BadImageError, DatasetNotFoundError
+from datamodules.sampling import eval_loader, train_loader
+
 # The datasets the CycleGAN authors publish, at the address their download script uses.
 CYCLEGAN_DATASETS = (
     "apple2orange",
@@ -43,7 +46,7 @@ DOWNLOAD_TIMEOUT_S = 60
 def list_domain_images(folder: Path) -> list[Path]:
     """Sorted image files of one domain folder; other files are skipped with a counted warning."""
     if not folder.is_dir():
-        raise FileNotFoundError(
+        raise DatasetNotFoundError(
             f"Domain folder {folder} does not exist. A CycleGAN dataset needs "
             f"{folder.parent}/{{trainA,trainB,testA,testB}} with images in each."
         )
@@ -57,7 +60,7 @@ def list_domain_images(folder: Path) -> list[Path]:
             stacklevel=2,
         )
     if not images:
-        raise FileNotFoundError(
+        raise DatasetNotFoundError(
             f"Domain folder {folder} holds no images ({', '.join(IMAGE_EXTENSIONS)}); "
             "put the domain's images there or point data.root at another dataset."
         )
@@ -75,7 +78,7 @@ def read_image(path: Path, channels: int) -> Image.Image:
                 image = image.convert("RGBA")
             return image.convert("L" if channels == 1 else "RGB")
     except (UnidentifiedImageError, OSError) as error:
-        raise ValueError(
+        raise BadImageError(
             f"Cannot read image {path}: {error}. Remove or replace the file."
         ) from error
 
@@ -112,7 +115,7 @@ class DomainImageTransform:
     def _check_crop_fits(self, path: Path, image: Image.Image) -> None:
         width, height = image.size
         if width < self.crop_size or height < self.crop_size:
-            raise ValueError(
+            raise BadImageError(
                 f"Image {path} is {width}x{height} (width x height), smaller than the "
                 f"{self.crop_size}x{self.crop_size} crop. Set data.load_size to resize images "
                 "first, lower data.crop_size, or remove the file."
@@ -190,7 +193,7 @@ def download_cyclegan_dataset(name: str, data_root: Path, url_template: str) -> 
             with zipfile.ZipFile(archive) as zipped:
                 zipped.extractall(data_root)
     except (urllib.error.URLError, OSError, zipfile.BadZipFile) as error:
-        raise RuntimeError(
+        raise DatasetNotFoundError(
             f"Could not download the CycleGAN dataset '{name}' from {url} ({error}). "
             f"Download and unzip it by hand so that {data_root / name}/trainA and trainB exist, "
             "or set data.root to a folder in the CycleGAN layout."
@@ -221,6 +224,7 @@ class UnpairedImageDataModule(L.LightningDataModule):
         num_workers: int = 4,
         download: bool = True,
         url_template: str = CYCLEGAN_DATASET_URL,
+        seed: int = 0,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -228,6 +232,9 @@ class UnpairedImageDataModule(L.LightningDataModule):
         if root is None and name is None:
             raise ValueError("Give data.name (e.g. horse2zebra) or data.root (a CycleGAN folder)")
         self.root = Path(root) if root is not None else Path(data_root) / name
+        self.name = name or self.root.name
+        self.channels, self.image_size = channels, crop_size
+        self.num_classes: int | None = None  # unlabelled domains
         self.train_set: Dataset | None = None
         self.val_set: Dataset | None = None
         self.test_sets: list[Dataset] = []
@@ -253,13 +260,16 @@ class UnpairedImageDataModule(L.LightningDataModule):
         ]
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_set, self.hparams.batch_size, shuffle=True)
+        hp = self.hparams
+        train_set = self._ready(self.train_set)
+        return train_loader(train_set, self.trainer, hp.batch_size, hp.num_workers, hp.seed)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader(self.val_set, self._eval_batch_size, shuffle=False)
+        return eval_loader(self._ready(self.val_set), self._eval_batch_size, self.hparams.num_workers)
 
     def test_dataloader(self) -> list[DataLoader]:
-        return [self._loader(data, self._eval_batch_size, shuffle=False) for data in self.test_sets]
+        workers = self.hparams.num_workers
+        return [eval_loader(self._ready(d), self._eval_batch_size, workers) for d in self.test_sets]
 
     @property
     def _eval_batch_size(self) -> int:
@@ -272,7 +282,7 @@ class UnpairedImageDataModule(L.LightningDataModule):
                 if self.hparams.root is None
                 else ""
             )
-            raise FileNotFoundError(
+            raise DatasetNotFoundError(
                 f"CycleGAN dataset folder {self.root} does not exist; it needs "
                 f"trainA, trainB, testA, testB subfolders.{hint}"
             )
@@ -286,18 +296,11 @@ class UnpairedImageDataModule(L.LightningDataModule):
         hp = self.hparams
         return DomainImageTransform(hp.channels, hp.load_size, hp.crop_size, hp.flip, train)
 
-    def _loader(self, data: Dataset | None, batch_size: int, shuffle: bool) -> DataLoader:
+    @staticmethod
+    def _ready(data: Dataset | None) -> Dataset:
         if data is None:
             raise RuntimeError("UnpairedImageDataModule.setup() must run before asking for loaders")
-        workers = self.hparams.num_workers
-        return DataLoader(
-            data,
-            batch_size=batch_size,
-            shuffle=shuffle,
-            num_workers=workers,
-            persistent_workers=workers > 0,
-            pin_memory=torch.cuda.is_available(),
-        )
+        return data
 
 
 def _validate(channels: int, load_size: int | None, crop_size: int, batch_size: int) -> None:
