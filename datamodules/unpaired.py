@@ -78,9 +78,7 @@ def read_image(path: Path, channels: int) -> Image.Image:
                 image = image.convert("RGBA")
             return image.convert("L" if channels == 1 else "RGB")
     except (UnidentifiedImageError, OSError) as error:
-        raise BadImageError(
-            f"Cannot read image {path}: {error}. Remove or replace the file."
-        ) from error
+        raise BadImageError(f"Cannot read image {path}: {error}. Remove or replace the file.") from error
 
 
 class DomainImageTransform:
@@ -92,9 +90,7 @@ class DomainImageTransform:
     crop when load_size is None.
     """
 
-    def __init__(
-        self, channels: int, load_size: int | None, crop_size: int, flip: bool, train: bool
-    ) -> None:
+    def __init__(self, channels: int, load_size: int | None, crop_size: int, flip: bool, train: bool) -> None:
         self.channels = channels
         self.load_size = load_size
         self.crop_size = crop_size
@@ -131,9 +127,7 @@ class DomainImageTransform:
 class UnpairedImageDataset(Dataset):
     """Yields {"A": x_a, "B": x_b}: A walked in order, B drawn at random (unpaired)."""
 
-    def __init__(
-        self, paths_a: list[Path], paths_b: list[Path], transform: Callable[[Path], Tensor]
-    ) -> None:
+    def __init__(self, paths_a: list[Path], paths_b: list[Path], transform: Callable[[Path], Tensor]) -> None:
         self.paths_a = paths_a
         self.paths_b = paths_b
         self.transform = transform
@@ -177,9 +171,7 @@ class SingleDomainDataset(Dataset):
 def download_cyclegan_dataset(name: str, data_root: Path, url_template: str) -> Path:
     """Download and unzip one of the official CycleGAN datasets into data_root/<name>."""
     if name not in CYCLEGAN_DATASETS:
-        raise ValueError(
-            f"Unknown CycleGAN dataset '{name}'. Available: {', '.join(CYCLEGAN_DATASETS)}"
-        )
+        raise ValueError(f"Unknown CycleGAN dataset '{name}'. Available: {', '.join(CYCLEGAN_DATASETS)}")
     url = url_template.format(name=name)
     data_root.mkdir(parents=True, exist_ok=True)
     try:
@@ -250,14 +242,10 @@ class UnpairedImageDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         folders = self._folders(("train", "test") if stage in (None, "fit") else ("test",))
         if "trainA" in folders:
-            self.train_set = UnpairedImageDataset(
-                folders["trainA"], folders["trainB"], self._transform(train=True)
-            )
+            self.train_set = UnpairedImageDataset(folders["trainA"], folders["trainB"], self._transform(train=True))
         evaluation = self._transform(train=False)
         self.val_set = AlignedByIndexDataset(folders["testA"], folders["testB"], evaluation)
-        self.test_sets = [
-            SingleDomainDataset(domain, folders[f"test{domain}"], evaluation) for domain in DOMAINS
-        ]
+        self.test_sets = [SingleDomainDataset(domain, folders[f"test{domain}"], evaluation) for domain in DOMAINS]
 
     def train_dataloader(self) -> DataLoader:
         hp = self.hparams
@@ -277,11 +265,7 @@ class UnpairedImageDataModule(L.LightningDataModule):
 
     def _folders(self, splits: tuple[str, ...]) -> dict[str, list[Path]]:
         if not self.root.is_dir():
-            hint = (
-                f" Known downloadable names: {', '.join(CYCLEGAN_DATASETS)}."
-                if self.hparams.root is None
-                else ""
-            )
+            hint = f" Known downloadable names: {', '.join(CYCLEGAN_DATASETS)}." if self.hparams.root is None else ""
             raise DatasetNotFoundError(
                 f"CycleGAN dataset folder {self.root} does not exist; it needs "
                 f"trainA, trainB, testA, testB subfolders.{hint}"

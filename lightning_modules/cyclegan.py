@@ -10,6 +10,7 @@ discriminators frozen, then the discriminator step on fakes drawn from the image
 
 import functools
 import html
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from torchvision.utils import save_image
 from lightning_modules.guards import check_finite
 from lightning_modules.image_pool import ImagePool
 from lightning_modules.losses import adversarial_loss, cycle_consistency_loss, identity_loss
-from lightning_modules.metrics import FeatureExtractor
+from lightning_modules.metrics import FeatureExtractor, InceptionUnavailableError
 from lightning_modules.optimizers import OptimizerFactory, checked_optimizer_factory
 from lightning_modules.schedules import linear_decay_factor
 
@@ -53,7 +54,7 @@ class CycleGAN(L.LightningModule):
         n_epochs: int = 100,
         n_epochs_decay: int = 100,
         gradient_clip_val: float | None = None,
-        feature_extractor: FeatureExtractor | None = None,
+        feature_extractor: Callable[[], FeatureExtractor] | FeatureExtractor | None = None,
         seed: int = 0,
     ) -> None:
         super().__init__()
@@ -61,9 +62,7 @@ class CycleGAN(L.LightningModule):
         networks = ["generator_ab", "generator_ba", "discriminator_a", "discriminator_b"]
         self.save_hyperparameters(ignore=[*networks, "optimizer_g", "optimizer_d", "feature_extractor"])
         if lambda_cycle < 0 or lambda_identity < 0:
-            raise ValueError(
-                f"lambda_cycle and lambda_identity must be >= 0, got {lambda_cycle} and {lambda_identity}"
-            )
+            raise ValueError(f"lambda_cycle and lambda_identity must be >= 0, got {lambda_cycle} and {lambda_identity}")
         self.discriminator_loss, self.generator_loss = adversarial_loss(loss)
         self.discriminator_scale = 1.0 if loss in LOSSES_ALREADY_HALVED else 0.5
         self.generators = nn.ModuleDict({"A": generator_ab, "B": generator_ba})  # keyed by source
@@ -73,7 +72,8 @@ class CycleGAN(L.LightningModule):
         self.pool_generator = torch.Generator().manual_seed(seed)
         # Pools of past fakes of each domain, one per process (under DDP each rank keeps its own).
         self.pools = {domain: ImagePool(pool_size, self.pool_generator) for domain in DOMAINS}
-        self.feature_extractor = feature_extractor
+        # Built now, not at test time, so missing Inception weights stop the run before training.
+        self.feature_extractor = build_feature_extractor(feature_extractor)
         self.num_classes: int | None = None
         self._warned_identity = False
 
@@ -92,9 +92,7 @@ class CycleGAN(L.LightningModule):
         return to_unit_range(translated)
 
     @torch.no_grad()
-    def sample(
-        self, n: int, generator: torch.Generator | None = None, images: Tensor | None = None
-    ) -> Tensor:
+    def sample(self, n: int, generator: torch.Generator | None = None, images: Tensor | None = None) -> Tensor:
         """n translations A->B in [0, 1]: of `images` if given, else of validation A images.
 
         CycleGAN has no noise input; "sampling" translates real images drawn with `generator`.
@@ -133,20 +131,18 @@ class CycleGAN(L.LightningModule):
         optimizer_g, optimizer_d = self.optimizers()
         fakes, parts = self.generator_step(real, optimizer_g)
         parts |= self.discriminator_step(real, fakes, optimizer_d)
-        self.log_dict({f"train/{name}": value for name, value in parts.items()}, prog_bar=True)
+        shown = {"g_loss", "d_A_loss", "d_B_loss"}  # the progress bar gets the totals only
+        self.log_dict({f"train/{name}": value for name, value in parts.items() if name in shown}, prog_bar=True)
+        self.log_dict({f"train/{name}": value for name, value in parts.items() if name not in shown})
 
-    def generator_step(
-        self, real: dict[str, Tensor], optimizer: Any
-    ) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+    def generator_step(self, real: dict[str, Tensor], optimizer: Any) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
         """Adversarial + cycle + identity loss of both generators, with discriminators frozen."""
         with self.toggled_optimizer(optimizer):
             fakes, parts = self.generator_losses(real)
             self.optimize(parts["g_loss"], "generator loss", optimizer)
         return fakes, {name: value.detach() for name, value in parts.items()}
 
-    def generator_losses(
-        self, real: dict[str, Tensor]
-    ) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+    def generator_losses(self, real: dict[str, Tensor]) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
         """Fakes keyed by their domain, and the named generator loss parts (total: g_loss)."""
         hp = self.hparams
         fakes, parts = {}, {}
@@ -206,9 +202,7 @@ class CycleGAN(L.LightningModule):
         optimizer.zero_grad(set_to_none=True)
         self.manual_backward(loss)
         if self.hparams.gradient_clip_val:
-            self.clip_gradients(
-                optimizer, self.hparams.gradient_clip_val, gradient_clip_algorithm="norm"
-            )
+            self.clip_gradients(optimizer, self.hparams.gradient_clip_val, gradient_clip_algorithm="norm")
         optimizer.step()
 
     def on_train_epoch_end(self) -> None:
@@ -236,8 +230,7 @@ class CycleGAN(L.LightningModule):
         if self.feature_extractor is not None:
             # Kept out of the module's children, so the checkpoint holds no feature network.
             self.fid = {
-                domain: FrechetInceptionDistance(self.feature_extractor.features).to(self.device)
-                for domain in DOMAINS
+                domain: FrechetInceptionDistance(self.feature_extractor.features).to(self.device) for domain in DOMAINS
             }
 
     def test_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
@@ -280,7 +273,8 @@ class CycleGAN(L.LightningModule):
 
     def on_fit_start(self) -> None:
         planned = sum(self.schedule)
-        if self.trainer.max_epochs not in (None, -1, planned):
+        epoch_bound = not self.trainer.fast_dev_run and self.trainer.max_steps == -1
+        if epoch_bound and self.trainer.max_epochs not in (None, -1, planned):
             rank_zero_warn(
                 f"trainer.max_epochs={self.trainer.max_epochs} but the learning-rate schedule spans "
                 f"model.n_epochs + model.n_epochs_decay = {planned} epochs; the rate will not "
@@ -290,6 +284,21 @@ class CycleGAN(L.LightningModule):
     def setup(self, stage: str) -> None:
         # Each DDP rank must draw its own pool decisions.
         self.pool_generator.manual_seed(self.hparams.seed + self.global_rank)
+
+
+def build_feature_extractor(
+    factory: Callable[[], FeatureExtractor] | FeatureExtractor | None,
+) -> FeatureExtractor | None:
+    """The FID feature extractor from a config factory (`_partial_: true`), or as given."""
+    if factory is None or isinstance(factory, FeatureExtractor):
+        return factory
+    try:
+        return factory()
+    except InceptionUnavailableError as error:
+        raise InceptionUnavailableError(
+            f"{error} For CycleGAN the setting is model.feature_extractor.weights_path=<file>, "
+            "or model.feature_extractor=null to skip the test FID."
+        ) from error
 
 
 def to_unit_range(images: Tensor) -> Tensor:
@@ -312,9 +321,7 @@ def write_index_page(folder: Path) -> Path:
             )
         sections.append(
             f"<h2>{html.escape(direction.name)} ({len(rows)} images)</h2>\n"
-            "<table><tr><th>name</th><th>input</th><th>output</th></tr>\n"
-            + "\n".join(rows)
-            + "\n</table>"
+            "<table><tr><th>name</th><th>input</th><th>output</th></tr>\n" + "\n".join(rows) + "\n</table>"
         )
     page = folder / "index.html"
     page.write_text(

@@ -11,9 +11,7 @@ def linear_decay_factor(epoch: int, n_epochs: int, n_epochs_decay: int) -> float
     With LambdaLR stepped once per epoch, `epoch` is the number of completed epochs.
     """
     if n_epochs < 0 or n_epochs_decay < 0:
-        raise ValueError(
-            f"n_epochs and n_epochs_decay must be >= 0, got {n_epochs} and {n_epochs_decay}"
-        )
+        raise ValueError(f"n_epochs and n_epochs_decay must be >= 0, got {n_epochs} and {n_epochs_decay}")
     if epoch < 0:
         raise ValueError(f"epoch must be >= 0, got {epoch}")
     epochs_into_decay = max(0, epoch + 1 - n_epochs)

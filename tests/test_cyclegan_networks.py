@@ -43,9 +43,7 @@ def test_paper_parameter_counts() -> None:
 
 
 def test_weights_drawn_from_normal_0_002() -> None:
-    weights = torch.cat(
-        [p.flatten() for n, p in ResNetGenerator().named_parameters() if "weight" in n]
-    )
+    weights = torch.cat([p.flatten() for n, p in ResNetGenerator().named_parameters() if "weight" in n])
     assert abs(weights.mean().item()) < 1e-3
     assert weights.std().item() == pytest.approx(0.02, rel=0.02)
 

@@ -68,9 +68,7 @@ class ResNetGenerator(nn.Module):
         n_residual_blocks: int = 9,
     ) -> None:
         super().__init__()
-        _require_positive(
-            in_channels=in_channels, out_channels=out_channels, base_channels=base_channels
-        )
+        _require_positive(in_channels=in_channels, out_channels=out_channels, base_channels=base_channels)
         if n_residual_blocks < 0:
             raise ValueError(f"n_residual_blocks must be >= 0, got {n_residual_blocks}")
         layers: list[nn.Module] = [
@@ -116,9 +114,7 @@ def _downsample(in_channels: int, out_channels: int) -> list[nn.Module]:
 def _upsample(in_channels: int, out_channels: int) -> list[nn.Module]:
     # output_padding=1 makes each stage exactly double the size, undoing one downsampling.
     return [
-        nn.ConvTranspose2d(
-            in_channels, out_channels, kernel_size=3, stride=2, padding=1, output_padding=1
-        ),
+        nn.ConvTranspose2d(in_channels, out_channels, kernel_size=3, stride=2, padding=1, output_padding=1),
         instance_norm(out_channels),
         nn.ReLU(inplace=True),
     ]
