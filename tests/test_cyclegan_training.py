@@ -18,6 +18,8 @@ from lightning_modules.cyclegan import CycleGAN
 from lightning_modules.guards import NonFiniteLossError
 from lightning_modules.metrics import FeatureExtractor
 from lightning_modules.networks.cyclegan import PatchDiscriminator, ResNetGenerator
+from lightning_modules.run import train
+from tests.conftest import compose_config
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 adam = functools.partial(torch.optim.Adam, lr=2e-4, betas=(0.5, 0.999))
@@ -97,9 +99,10 @@ def test_discriminator_objective_is_halved_exactly_once() -> None:
 
 
 def test_fit_then_test_writes_every_translation_an_index_page_and_fid(tmp_path, data) -> None:
-    features = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(3, 2))
+    # A feature network with a fixed 16x16 input, like the 28x28 MNIST classifier: images are resized.
+    features = nn.Sequential(nn.Flatten(), nn.Linear(3 * 16 * 16, 2))
     features.num_features = 2
-    module = tiny_module(feature_extractor=FeatureExtractor("tiny", features, features))
+    module = tiny_module(feature_extractor=FeatureExtractor("tiny", features, features), feature_image_size=16)
     run = trainer(tmp_path, max_epochs=1)
     run.fit(module, data)
     assert torch.isfinite(run.callback_metrics["val/cycle_l1"])
@@ -176,3 +179,23 @@ def test_paper_defaults_live_in_the_cyclegan_experiment() -> None:
     assert module.generators["A"] is not module.generators["B"]
     parameters = sum(p.numel() for p in module.generators["B"].parameters())
     assert round(parameters / 1e6, 3) == 11.378  # the reference's ResNet-9 generator
+
+
+def test_cyclegan_experiment_runs_a_few_steps_on_generated_images(tmp_path) -> None:
+    # horse2zebra is not available offline; the experiment's wiring is checked on stand-in folders.
+    root = make_domains(tmp_path / "data", {"trainA": 3, "trainB": 3, "testA": 2, "testB": 2})
+    overrides = [
+        "experiment=cyclegan",
+        "debug=fdr",
+        f"data.root={root}",
+        "data.load_size=36",
+        "data.crop_size=32",
+        "data.num_workers=0",
+        "model.generator_ab.base_channels=8",
+        "model.generator_ab.n_residual_blocks=1",
+        "model.discriminator_a.base_channels=8",
+        "model.feature_extractor=null",
+    ]
+    metrics = train(compose_config(tmp_path / "run", overrides))
+    assert {"train/g_loss", "train/d_A_loss", "val/cycle_l1"} <= set(metrics)
+    assert (tmp_path / "run" / "translations" / "index.html").is_file()
