@@ -206,7 +206,7 @@ class UnpairedImageDataModule(L.LightningDataModule):
         self,
         name: str | None = "horse2zebra",
         root: str | None = None,
-        data_root: str = os.environ.get("DATA_ROOT", "./data"),
+        data_root: str | None = None,
         channels: int = 3,
         load_size: int | None = 286,
         crop_size: int = 256,
@@ -223,6 +223,8 @@ class UnpairedImageDataModule(L.LightningDataModule):
         _validate(channels, load_size, crop_size, batch_size)
         if root is None and name is None:
             raise ValueError("Give data.name (e.g. horse2zebra) or data.root (a CycleGAN folder)")
+        # Like the rest of the project: $DATA_ROOT, else ./data, unless data_root is given.
+        data_root = data_root or os.environ.get("DATA_ROOT", "data")
         self.root = Path(root) if root is not None else Path(data_root) / name
         self.name = name or self.root.name
         self.channels, self.image_size = channels, crop_size

@@ -10,15 +10,13 @@ import lightning as L
 import pytest
 import torch
 import torch.nn.functional as F
-from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from torchvision import datasets
 
 from datamodules.torchvision_datamodule import TorchvisionDataModule
 from lightning_modules.metrics import classifier_feature_extractor
+from tests.conftest import DATA_ROOT, ROOT, compose_config
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA_ROOT = Path(os.environ.get("DATA_ROOT", ROOT.parent / "shared" / "datasets")).resolve()
 MNIST2USPS = DATA_ROOT / "mnist2usps"
 TRAINING_STEPS = 60
 
@@ -28,10 +26,8 @@ pytestmark = [
 ]
 
 
-def experiment_config(*overrides: str):
-    os.environ.setdefault("DATA_ROOT", str(DATA_ROOT))
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        return compose(config_name="train", overrides=["experiment=cyclegan_mnist_usps", *overrides])
+def experiment_config(output_dir: Path, *overrides: str):
+    return compose_config(output_dir, ["experiment=cyclegan_mnist_usps", *overrides])
 
 
 def mean_cycle_l1(module, batch: dict[str, torch.Tensor]) -> float:
@@ -55,7 +51,7 @@ def mnist_test_labels(names: list[str]) -> torch.Tensor:
 
 def test_short_cpu_run_lowers_cycle_loss_and_keeps_digit_identity(tmp_path: Path) -> None:
     L.seed_everything(0)
-    cfg = experiment_config("model.feature_extractor=null")
+    cfg = experiment_config(tmp_path, "model.feature_extractor=null")
     data, module = instantiate(cfg.data), instantiate(cfg.model)
     data.setup("fit")
     fixed = next(iter(data.val_dataloader()))
@@ -90,7 +86,7 @@ def test_short_cpu_run_lowers_cycle_loss_and_keeps_digit_identity(tmp_path: Path
         f"on testA translated to USPS {accuracy_translated:.3f} (chance 0.1)"
     )
     assert cycle_after < 0.4 * cycle_before
-    assert accuracy_translated > 0.5
+    assert accuracy_translated > 0.7
 
 
 def test_ddp_with_two_cpu_processes(tmp_path: Path) -> None:
