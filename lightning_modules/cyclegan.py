@@ -76,6 +76,7 @@ class CycleGAN(L.LightningModule):
         self.pools = {domain: ImagePool(pool_size, self.pool_generator) for domain in DOMAINS}
         # Built now, not at test time, so missing Inception weights stop the run before training.
         self.feature_extractor = build_feature_extractor(feature_extractor)
+        self.fid: dict[str, FrechetInceptionDistance] = {}  # per target domain, built at test start
         self.num_classes: int | None = None
         self._warned_identity = False
 
@@ -294,6 +295,14 @@ class CycleGAN(L.LightningModule):
     def setup(self, stage: str) -> None:
         # Each DDP rank must draw its own pool decisions.
         self.pool_generator.manual_seed(self.hparams.seed + self.global_rank)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # The pools' contents are not saved (as in the reference); a resumed run refills them.
+        checkpoint["pool_generator_state"] = self.pool_generator.get_state()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if "pool_generator_state" in checkpoint and self.global_rank == 0:
+            self.pool_generator.set_state(checkpoint["pool_generator_state"])
 
 
 def build_feature_extractor(
