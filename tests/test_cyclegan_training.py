@@ -18,7 +18,7 @@ from lightning_modules.cyclegan import CycleGAN
 from lightning_modules.guards import NonFiniteLossError
 from lightning_modules.metrics import FeatureExtractor
 from lightning_modules.networks.cyclegan import PatchDiscriminator, ResNetGenerator
-from lightning_modules.run import train
+from lightning_modules.run import module_from_checkpoint, train
 from tests.conftest import compose_config
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
@@ -181,12 +181,11 @@ def test_paper_defaults_live_in_the_cyclegan_experiment() -> None:
     assert round(parameters / 1e6, 3) == 11.378  # the reference's ResNet-9 generator
 
 
-def test_cyclegan_experiment_runs_a_few_steps_on_generated_images(tmp_path) -> None:
+def test_cyclegan_experiment_runs_on_generated_images_and_rebuilds_from_its_checkpoint(tmp_path) -> None:
     # horse2zebra is not available offline; the experiment's wiring is checked on stand-in folders.
     root = make_domains(tmp_path / "data", {"trainA": 3, "trainB": 3, "testA": 2, "testB": 2})
     overrides = [
         "experiment=cyclegan",
-        "debug=fdr",
         f"data.root={root}",
         "data.load_size=36",
         "data.crop_size=32",
@@ -195,7 +194,25 @@ def test_cyclegan_experiment_runs_a_few_steps_on_generated_images(tmp_path) -> N
         "model.generator_ab.n_residual_blocks=1",
         "model.discriminator_a.base_channels=8",
         "model.feature_extractor=null",
+        "trainer.max_epochs=1",
+        "trainer.limit_train_batches=2",
+        "trainer.limit_val_batches=1",
+        "trainer.num_sanity_val_steps=0",
     ]
     metrics = train(compose_config(tmp_path / "run", overrides))
     assert {"train/g_loss", "train/d_A_loss", "val/cycle_l1"} <= set(metrics)
     assert (tmp_path / "run" / "translations" / "index.html").is_file()
+    # Test-time settings come from the checkpoint's own config, never re-typed.
+    module, cfg = module_from_checkpoint(tmp_path / "run" / "checkpoints" / "last.ckpt")
+    assert cfg.model.generator_ab.base_channels == 8 and cfg.data.crop_size == 32
+    image = torch.rand(1, 3, 32, 32)
+    saved = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
+    assert torch.equal(module.state_dict()["generators.A.model.1.weight"], saved["generators.A.model.1.weight"])
+    assert module.translate(image, "A").shape == image.shape
+
+
+def test_trains_under_bf16_mixed_precision(tmp_path, data) -> None:
+    run = trainer(tmp_path, limit_train_batches=2, limit_val_batches=1, precision="bf16-mixed")
+    run.fit(tiny_module(), data)
+    assert torch.isfinite(run.callback_metrics["train/g_loss"])
+    assert torch.isfinite(run.callback_metrics["val/cycle_l1"])
