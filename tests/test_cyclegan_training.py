@@ -202,6 +202,7 @@ def test_cyclegan_experiment_runs_on_generated_images_and_rebuilds_from_its_chec
     metrics = train(compose_config(tmp_path / "run", overrides))
     assert {"train/g_loss", "train/d_A_loss", "val/cycle_l1"} <= set(metrics)
     assert (tmp_path / "run" / "translations" / "index.html").is_file()
+    assert list((tmp_path / "run" / "images").glob("translations_step*.png")), "no translation grid"
     # Test-time settings come from the checkpoint's own config, never re-typed.
     module, cfg = module_from_checkpoint(tmp_path / "run" / "checkpoints" / "last.ckpt")
     assert cfg.model.generator_ab.base_channels == 8 and cfg.data.crop_size == 32
