@@ -210,9 +210,10 @@ class CycleGAN(L.LightningModule):
 
     def on_train_epoch_end(self) -> None:
         # Manual optimization: Lightning leaves the schedulers to us, stepped once per epoch.
-        for scheduler in self.lr_schedulers():
+        schedulers = self.lr_schedulers()
+        self.log("train/lr", schedulers[0].get_last_lr()[0])  # the rate this epoch ran at
+        for scheduler in schedulers:
             scheduler.step()
-        self.log("train/lr_factor", linear_decay_factor(self.current_epoch + 1, *self.schedule))
 
     @property
     def schedule(self) -> tuple[int, int]:

@@ -132,6 +132,7 @@ def test_learning_rate_is_constant_then_decays_linearly_per_epoch(tmp_path, data
     assert [lrs[0] for lrs in seen] == pytest.approx(expected)
     assert [lrs[1] for lrs in seen] == pytest.approx(expected)
     assert run.optimizers[0].param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)
+    assert float(run.callback_metrics["train/lr"]) == pytest.approx(expected[-1])
 
 
 def test_nan_loss_stops_training_with_a_named_error(tmp_path, data) -> None:
