@@ -57,3 +57,36 @@ class SampleGrid(Callback):
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not trainer.sanity_checking:
             log_image(trainer, "samples", sample_grid(pl_module, self.num_samples, self.seed))
+
+
+# --- CycleGAN: translation grids ---
+
+
+class TranslationGrid(Callback):
+    """Logs rows real A, fake B, reconstructed A, real B, fake A, reconstructed B every N batches.
+
+    The same validation images are used every time (the first `num_images` pairs), so grids
+    compare across steps. Needs a module with `translation_grid_rows(real_a, real_b)`.
+    """
+
+    def __init__(self, every_n_batches: int = 500, num_images: int = 4) -> None:
+        if every_n_batches <= 0 or num_images <= 0:
+            raise ValueError("every_n_batches and num_images must be positive")
+        self.every_n_batches, self.num_images = every_n_batches, num_images
+
+    def grid(self, trainer: L.Trainer, pl_module: L.LightningModule) -> Tensor:
+        dataset = trainer.datamodule.val_set
+        pairs = [dataset[index] for index in range(min(self.num_images, len(dataset)))]
+        real_a = torch.stack([pair["A"] for pair in pairs])
+        real_b = torch.stack([pair["B"] for pair in pairs])
+        rows = pl_module.translation_grid_rows(real_a, real_b)
+        return make_grid(torch.cat(rows), nrow=len(pairs))
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        due = (trainer.fit_loop.epoch_loop.total_batch_idx + 1) % self.every_n_batches == 0
+        if due and trainer.is_global_zero:
+            log_image(trainer, "translations", self.grid(trainer, pl_module))
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.sanity_checking and trainer.is_global_zero:
+            log_image(trainer, "translations", self.grid(trainer, pl_module))

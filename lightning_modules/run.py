@@ -72,7 +72,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
     datamodule.prepare_data()  # a missing dataset fails here, in seconds, before anything else is built
     module = instantiate(cfg.model)
     callbacks: list[Callback] = [*instantiate_all(cfg.callbacks), ConfigInCheckpoint(cfg)]
-    if cfg.get("metrics"):  # metrics=none leaves an empty group
+    # metrics=none leaves an empty group, or only the keys a debug preset sets (debug=fdr adds
+    # metrics.num_samples): no `_target_`, no metrics callback.
+    if cfg.get("metrics") and "_target_" in cfg.metrics:
         callbacks.append(instantiate(cfg.metrics))
     loggers: list[Logger] = instantiate_all(cfg.logger)
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
