@@ -14,16 +14,14 @@ from lightning_modules.run import module_from_checkpoint, train
 from tests.conftest import DATA_ROOT, requires_mnist
 
 pytestmark = [pytest.mark.slow, requires_mnist]
-STEPS = 400
 RUN = [
     "metrics=none",
     "callbacks.model_checkpoint.monitor=null",
     "callbacks.sample_grid.every_n_batches=200",
-    f"trainer.limit_train_batches={STEPS}",
     "trainer.limit_val_batches=2",
     "trainer.max_epochs=1",
     "trainer.accelerator=cpu",
-    "data.batch_size=128",
+    "data.batch_size=64",
     "model.generator.base_width=32",
     "model.discriminator.base_width=32",
     "test=false",
@@ -60,8 +58,8 @@ def quality(module: GAN, judge) -> dict[str, float]:
     }
 
 
-def run(experiment, make_config, tmp_path, judge):
-    cfg = make_config(f"experiment={experiment}", *RUN)
+def run(experiment, steps, make_config, tmp_path, judge):
+    cfg = make_config(f"experiment={experiment}", *RUN, f"trainer.limit_train_batches={steps}")
     before = quality(instantiate(cfg.model), judge)
     train(cfg)
     module, _ = module_from_checkpoint(tmp_path / "checkpoints" / "last.ckpt")
@@ -70,13 +68,19 @@ def run(experiment, make_config, tmp_path, judge):
     return before, after
 
 
+# Thresholds come from measured CPU runs (width 32, batch 64, 2000 steps, about 50 s each):
+# untrained generators score classifier-FID ~1550 with no sample classified with confidence; the
+# DCGAN reached FID 90 with 41% confident samples, the cGAN FID 64 with 73% of samples classified
+# as the label they were drawn for (chance: 10%).
+
+
 def test_dcgan_learns_digits(make_config, tmp_path, judge):
-    before, after = run("dcgan", make_config, tmp_path, judge)
-    assert after["fid"] < 0.25 * before["fid"]
-    assert after["confident"] > 0.5 > 3 * before["confident"]
+    before, after = run("dcgan", 2000, make_config, tmp_path, judge)
+    assert after["fid"] < 0.15 * before["fid"]
+    assert before["confident"] < 0.05 and after["confident"] > 0.25
 
 
 def test_cgan_samples_are_of_the_asked_class(make_config, tmp_path, judge):
-    before, after = run("cgan", make_config, tmp_path, judge)
-    assert after["label_accuracy"] > 0.5  # chance is 0.1
-    assert after["fid"] < 0.25 * before["fid"]
+    before, after = run("cgan", 2000, make_config, tmp_path, judge)
+    assert after["fid"] < 0.15 * before["fid"]
+    assert after["label_accuracy"] > 0.4
