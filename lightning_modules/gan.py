@@ -13,10 +13,11 @@ from torch import Tensor, nn
 from lightning_modules.ema import ema_copy
 from lightning_modules.guards import check_finite
 from lightning_modules.losses import adversarial_loss, gradient_penalty
+from lightning_modules.noise import CheckpointedNoise
 from lightning_modules.optimizers import OptimizerFactory, checked_optimizer_factory
 
 
-class GAN(L.LightningModule):
+class GAN(CheckpointedNoise, L.LightningModule):
     """Unconditional or class-conditional GAN; conditional when the generator has `num_classes`."""
 
     def __init__(
@@ -146,16 +147,3 @@ class GAN(L.LightningModule):
             self.optimizer_g(self.generator.parameters()),
             self.optimizer_d(self.discriminator.parameters()),
         ]
-
-    def setup(self, stage: str) -> None:
-        # Each DDP rank must draw different noise.
-        self.noise_generator.manual_seed(self.hparams.seed + self.global_rank)
-
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["noise_generator_state"] = self.noise_generator.get_state()
-
-    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        if "noise_generator_state" in checkpoint:
-            self.noise_generator.set_state(checkpoint["noise_generator_state"])
-        if self.global_rank > 0:  # the checkpoint holds rank 0's state; other ranks need their own
-            self.noise_generator.manual_seed(self.hparams.seed + self.global_rank + 7919 * checkpoint["global_step"])

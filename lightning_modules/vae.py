@@ -25,6 +25,7 @@ from lightning_modules.losses import (
     negative_elbo,
     reparameterize,
 )
+from lightning_modules.noise import CheckpointedNoise
 from lightning_modules.optimizers import OptimizerFactory, checked_optimizer_factory
 
 Batch = tuple[Tensor, Tensor]
@@ -43,7 +44,7 @@ def check_networks_agree(encoder: nn.Module, decoder: nn.Module, likelihood: nn.
         )
 
 
-class VAE(L.LightningModule):
+class VAE(CheckpointedNoise, L.LightningModule):
     """Gaussian-latent VAE with any likelihood; conditional when the networks have `num_classes`."""
 
     def __init__(
@@ -233,16 +234,3 @@ class VAE(L.LightningModule):
 
     def configure_optimizers(self) -> Any:
         return self.optimizer(self.parameters())
-
-    def setup(self, stage: str) -> None:
-        # Each DDP rank must draw different noise.
-        self.noise_generator.manual_seed(self.hparams.seed + self.global_rank)
-
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["noise_generator_state"] = self.noise_generator.get_state()
-
-    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        if "noise_generator_state" in checkpoint:
-            self.noise_generator.set_state(checkpoint["noise_generator_state"])
-        if self.global_rank > 0:  # the checkpoint holds rank 0's state; other ranks need their own
-            self.noise_generator.manual_seed(self.hparams.seed + self.global_rank + 7919 * checkpoint["global_step"])

@@ -26,11 +26,11 @@ SHORT_RUN = [
     "callbacks.progress_bar=null",
     "model.flow.hidden_channels=32",
     "data.batch_size=64",
-    "+trainer.max_steps=250",
-    "+trainer.val_check_interval=250",
-    "+trainer.limit_val_batches=5",
-    "+trainer.limit_test_batches=40",
-    "+trainer.enable_model_summary=false",
+    "++trainer.max_steps=250",
+    "++trainer.val_check_interval=250",
+    "++trainer.limit_val_batches=5",
+    "++trainer.limit_test_batches=40",
+    "++trainer.enable_model_summary=false",
 ]
 
 
