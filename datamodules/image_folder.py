@@ -3,15 +3,14 @@
 import warnings
 from pathlib import Path
 
-import lightning as L
 import torch
 from PIL import Image, UnidentifiedImageError
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset, random_split
+from torch.utils.data import Dataset, random_split
 from torchvision.transforms import v2
 
 from datamodules.errors import BadImageError, DatasetNotFoundError
-from datamodules.sampling import eval_loader, train_loader
+from datamodules.sampling import SplitDataModule
 
 IMAGE_EXTENSIONS = {
     ".png",
@@ -85,7 +84,7 @@ class ImageFiles(Dataset):
         return self.transform(load_image(path, self.channels)), label
 
 
-class ImageFolderDataModule(L.LightningDataModule):
+class ImageFolderDataModule(SplitDataModule):
     """Uses <root>/train and <root>/test when present, else splits <root> into train/val/test."""
 
     def __init__(
@@ -138,12 +137,3 @@ class ImageFolderDataModule(L.LightningDataModule):
 
     def dataset(self, items: list[tuple[Path, int]]) -> ImageFiles:
         return ImageFiles(items, self.image_size, self.channels)
-
-    def train_dataloader(self) -> DataLoader:
-        return train_loader(self.train_set, self.trainer, self.batch_size, self.num_workers, self.seed)
-
-    def val_dataloader(self) -> DataLoader:
-        return eval_loader(self.val_set, self.batch_size, self.num_workers)
-
-    def test_dataloader(self) -> DataLoader:
-        return eval_loader(self.test_set, self.batch_size, self.num_workers)

@@ -2,16 +2,15 @@
 
 import os
 
-import lightning as L
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset, random_split
+from torch.utils.data import Dataset, random_split
 from torchvision import datasets
 
 from datamodules.errors import DatasetNotFoundError
-from datamodules.sampling import eval_loader, train_loader
+from datamodules.sampling import SplitDataModule
 
 # name -> (torchvision class, folder under root, channels, native size, classes)
 DATASETS = {
@@ -34,7 +33,7 @@ class InMemoryImages(Dataset):
         return self.images[index].float().div_(255), self.labels[index]
 
 
-class TorchvisionDataModule(L.LightningDataModule):
+class TorchvisionDataModule(SplitDataModule):
     """A torchvision dataset with a seeded validation split held out from its train split."""
 
     def __init__(
@@ -100,15 +99,6 @@ class TorchvisionDataModule(L.LightningDataModule):
             return images
         chunks = [resize_uint8(chunk, self.image_size) for chunk in images.split(4096)]
         return torch.cat(chunks)
-
-    def train_dataloader(self) -> DataLoader:
-        return train_loader(self.train_set, self.trainer, self.batch_size, self.num_workers, self.seed)
-
-    def val_dataloader(self) -> DataLoader:
-        return eval_loader(self.val_set, self.batch_size, self.num_workers)
-
-    def test_dataloader(self) -> DataLoader:
-        return eval_loader(self.test_set, self.batch_size, self.num_workers)
 
 
 def as_nchw(data: Tensor | np.ndarray) -> Tensor:
