@@ -55,6 +55,10 @@ def load_image(path: Path, channels: int) -> Image.Image:
     """Open an image as `channels` channels (grayscale, palette and RGBA files are converted)."""
     try:
         with Image.open(path) as image:
+            # Palette images may carry transparency; going through RGBA converts it cleanly, then
+            # alpha is dropped and grayscale is replicated or kept.
+            if image.mode == "P":
+                image = image.convert("RGBA")
             return image.convert(PIL_MODES[channels])
     except (UnidentifiedImageError, OSError) as error:
         raise BadImageError(f"Cannot read image {path}: {error}. Delete or replace this file.") from error

@@ -12,13 +12,14 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms import functional as TF
 
 from datamodules.errors import BadImageError, DatasetNotFoundError
+from datamodules.image_folder import IMAGE_EXTENSIONS, load_image
 from datamodules.sampling import eval_loader, train_loader
 
 # The datasets the CycleGAN authors publish, at the address their download script uses.
@@ -38,7 +39,6 @@ CYCLEGAN_DATASETS = (
     "grumpifycat",
 )
 CYCLEGAN_DATASET_URL = "http://efrosgans.eecs.berkeley.edu/cyclegan/datasets/{name}.zip"
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
 DOMAINS = ("A", "B")
 DOWNLOAD_TIMEOUT_S = 60
 
@@ -56,29 +56,15 @@ def list_domain_images(folder: Path) -> list[Path]:
     if skipped:
         warnings.warn(
             f"Skipped {len(skipped)} non-image file(s) in {folder} (e.g. {skipped[0]}); "
-            f"only {', '.join(IMAGE_EXTENSIONS)} files are read.",
+            f"only {', '.join(sorted(IMAGE_EXTENSIONS))} files are read.",
             stacklevel=2,
         )
     if not images:
         raise DatasetNotFoundError(
-            f"Domain folder {folder} holds no images ({', '.join(IMAGE_EXTENSIONS)}); "
+            f"Domain folder {folder} holds no images ({', '.join(sorted(IMAGE_EXTENSIONS))}); "
             "put the domain's images there or point data.root at another dataset."
         )
     return images
-
-
-def read_image(path: Path, channels: int) -> Image.Image:
-    """Open an image file as 1-channel 'L' or 3-channel 'RGB', whatever its stored mode."""
-    try:
-        with Image.open(path) as image:
-            image.load()
-            # Palette images may carry transparency; going through RGBA converts it cleanly.
-            # Alpha is then dropped (as the reference does), grayscale is replicated or kept.
-            if image.mode == "P":
-                image = image.convert("RGBA")
-            return image.convert("L" if channels == 1 else "RGB")
-    except (UnidentifiedImageError, OSError) as error:
-        raise BadImageError(f"Cannot read image {path}: {error}. Remove or replace the file.") from error
 
 
 class DomainImageTransform:
@@ -98,7 +84,7 @@ class DomainImageTransform:
         self.train = train
 
     def __call__(self, path: Path) -> Tensor:
-        image = read_image(path, self.channels)
+        image = load_image(path, self.channels)
         if self.load_size is not None:
             size = self.load_size if self.train else self.crop_size
             image = TF.resize(image, [size, size], interpolation=InterpolationMode.BICUBIC)
