@@ -21,8 +21,8 @@ from lightning_modules.networks.flow_layers import (
     ActNorm,
     check_quantized,
     dequantize,
-    standard_normal_log_prob,
 )
+from lightning_modules.networks.flows import latent_log_prior
 from lightning_modules.optimizers import OptimizerFactory, checked_optimizer_factory
 
 
@@ -90,7 +90,7 @@ class NormalizingFlow(L.LightningModule):
     def likelihood(self, u: Tensor) -> dict[str, Tensor]:
         """Per-image log p(u) split into the latents' prior and the flow's log-determinant."""
         zs, logdet = self.flow(u)
-        log_prior = sum(standard_normal_log_prob(z) for z in zs)
+        log_prior = latent_log_prior(zs)
         return {"log_prob": log_prior + logdet, "log_prior": log_prior, "logdet": logdet}
 
     # --- training ---

@@ -364,8 +364,3 @@ class Split(nn.Module):
             mean, log_std = self.prior(kept).chunk(2, dim=1)
             z = z * torch.exp(log_std) + mean
         return torch.cat([kept, z], dim=1)
-
-
-def standard_normal_log_prob(z: Tensor) -> Tensor:
-    """log N(z; 0, I) summed over all but the batch dimension, shape (B,)."""
-    return (-0.5 * (z * z + math.log(2 * math.pi))).flatten(1).sum(1)

@@ -9,6 +9,7 @@ Both map dequantized images x in [0, 1)^D to a list of latents, each standard no
 import torch
 from torch import Tensor, nn
 
+from lightning_modules.losses import standard_normal_log_prob
 from lightning_modules.networks.flow_layers import (
     ActNorm,
     AdditiveCoupling,
@@ -18,10 +19,14 @@ from lightning_modules.networks.flow_layers import (
     LogitTransform,
     Split,
     Squeeze,
-    standard_normal_log_prob,
 )
 
 Shape = tuple[int, int, int]
+
+
+def latent_log_prior(zs: list[Tensor]) -> Tensor:
+    """Per-image log N(z; 0, I) of every latent, summed: the base density of a multi-scale flow."""
+    return sum(standard_normal_log_prob(z.flatten(1)) for z in zs)
 
 
 def _image_shape(in_channels: int, image_size: int | tuple[int, int]) -> Shape:
@@ -89,7 +94,7 @@ class MultiScaleFlow(nn.Module):
     def log_prob(self, x: Tensor) -> Tensor:
         """log p(x) in nats per image for x in [0, 1)^D: prior of every latent plus all log-dets."""
         zs, logdet = self(x)
-        return sum(standard_normal_log_prob(z) for z in zs) + logdet
+        return latent_log_prior(zs) + logdet
 
     @torch.no_grad()
     def sample(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None) -> Tensor:
