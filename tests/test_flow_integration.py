@@ -6,41 +6,29 @@ optimiser step) scores 6.87 test bits/dim on the full test set; 250 steps of bat
 The test asserts < 3.0 bits/dim on the first 2,560 test images.
 """
 
-import os
 import time
-from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
 
 from lightning_modules.run import train
-
-ROOT = Path(__file__).resolve().parents[1]
-DATA_ROOT = Path(os.environ.get("DATA_ROOT", ROOT.parent / "shared" / "datasets")).resolve()
-HAS_MNIST = (DATA_ROOT / "MNIST" / "raw" / "train-images-idx3-ubyte").is_file()
+from tests.conftest import requires_mnist
 
 SHORT_RUN = [
     "experiment=realnvp",
-    "logger=csv",
     "~metrics",  # FID/IS would train a feature classifier first; NLL is what is tested here
-    "callbacks.progress_bar=null",
     "model.flow.hidden_channels=32",
     "data.batch_size=64",
     "++trainer.max_steps=250",
     "++trainer.val_check_interval=250",
     "++trainer.limit_val_batches=5",
     "++trainer.limit_test_batches=40",
-    "++trainer.enable_model_summary=false",
 ]
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not HAS_MNIST, reason=f"MNIST not found under DATA_ROOT={DATA_ROOT}")
-def test_short_cpu_run_of_realnvp_on_mnist_learns(tmp_path, monkeypatch):
-    monkeypatch.setenv("DATA_ROOT", str(DATA_ROOT))
-    monkeypatch.setenv("WANDB_MODE", "offline")
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose("train", overrides=[f"paths.output_dir={tmp_path}", *SHORT_RUN])
+@requires_mnist
+def test_short_cpu_run_of_realnvp_on_mnist_learns(tmp_path, make_config):
+    cfg = make_config(*SHORT_RUN)
     start = time.perf_counter()
     metrics = train(cfg)
     print(
