@@ -12,7 +12,8 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
 from torch import Tensor, nn
-from torchmetrics.image.fid import FrechetInceptionDistance, NoTrainInceptionV3
+from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.inception import InceptionScore
 
 from lightning_modules.classifier import load_feature_classifier, train_feature_classifier
@@ -33,32 +34,73 @@ class FeatureExtractor:
     logits: nn.Module
 
 
-class ClassifierOutput(nn.Module):
-    """Penultimate features (`logits=False`) or class logits of a `SmallClassifier`."""
+class SharedForward(nn.Module):
+    """Runs a network once per image batch for several outputs.
 
-    def __init__(self, classifier: nn.Module, logits: bool) -> None:
+    torchmetrics' FID and IS each call their own feature module on the same generated batch; the
+    last batch's outputs are kept so the network does not run twice on it.
+    """
+
+    def __init__(self, network: nn.Module) -> None:
         super().__init__()
-        self.classifier, self.logits = classifier, logits
-        self.num_features = classifier.head.out_features if logits else classifier.feature_dim
+        self.network = network
+        self.last_input: Tensor | None = None
+        self.last_outputs: tuple[Tensor, ...] = ()
+
+    def forward(self, images: Tensor) -> tuple[Tensor, ...]:
+        if images is not self.last_input:
+            self.last_input, self.last_outputs = images, self.network(images)
+        return self.last_outputs
+
+
+class SharedOutput(nn.Module):
+    """Output `index` of a `SharedForward`, with the `num_features` torchmetrics asks for."""
+
+    def __init__(self, shared: SharedForward, index: int, num_features: int) -> None:
+        super().__init__()
+        self.shared, self.index, self.num_features = shared, index, num_features
 
     def forward(self, images: Tensor) -> Tensor:
-        images = images.float()
-        return self.classifier(images) if self.logits else self.classifier.features(images)
+        return self.shared(images)[self.index]
 
 
-class InceptionOutput(nn.Module):
-    """One output of torch-fidelity's InceptionV3 ('2048' pool features or 'logits_unbiased')."""
+class ClassifierFeaturesAndLogits(nn.Module):
+    """(penultimate features, class logits) of a `SmallClassifier`."""
 
-    def __init__(self, output: str, weights_path: str | None) -> None:
+    def __init__(self, classifier: nn.Module) -> None:
         super().__init__()
-        # antialias=False resizes like the original TensorFlow code, so numbers match published ones.
-        self.network = NoTrainInceptionV3("inception-v3-compat", [output], weights_path, antialias=False)
-        self.num_features = 2048 if output == "2048" else 1008
+        self.classifier = classifier
 
-    def forward(self, images: Tensor) -> Tensor:
+    def forward(self, images: Tensor) -> tuple[Tensor, Tensor]:
+        features = self.classifier.features(images.float())
+        return features, self.classifier.head(features)
+
+
+class InceptionFeaturesAndLogits(nn.Module):
+    """(2048 pool features, 1008 unbiased logits) of torch-fidelity's Inception-v3, for images in [0, 1].
+
+    torch-fidelity resizes like the original TensorFlow code (no antialiasing), so numbers match
+    published ones.
+    """
+
+    def __init__(self, weights_path: str | None) -> None:
+        super().__init__()
+        self.network = FeatureExtractorInceptionV3(
+            "inception-v3-compat", ["2048", "logits_unbiased"], feature_extractor_weights_path=weights_path
+        )
+
+    def train(self, mode: bool = True) -> "InceptionFeaturesAndLogits":
+        return super().train(False)  # batch norm and dropout stay in inference mode
+
+    def forward(self, images: Tensor) -> tuple[Tensor, Tensor]:
         if images.shape[1] == 1:
             images = images.repeat(1, 3, 1, 1)
         return self.network((images.float() * 255).round().clamp(0, 255).to(torch.uint8))
+
+
+def shared_extractor(name: str, network: nn.Module, feature_dim: int, num_classes: int) -> FeatureExtractor:
+    shared = SharedForward(network)
+    return FeatureExtractor(name, SharedOutput(shared, 0, feature_dim), SharedOutput(shared, 1, num_classes))
 
 
 def inception_feature_extractor(weights_path: str | None = None) -> FeatureExtractor:
@@ -66,11 +108,7 @@ def inception_feature_extractor(weights_path: str | None = None) -> FeatureExtra
     if weights_path is not None and not Path(weights_path).is_file():
         raise InceptionUnavailableError(inception_help(f"no file at {weights_path}"))
     try:
-        return FeatureExtractor(
-            "inception",
-            InceptionOutput("2048", weights_path),
-            InceptionOutput("logits_unbiased", weights_path),
-        )
+        return shared_extractor("inception", InceptionFeaturesAndLogits(weights_path), 2048, 1008)
     except Exception as error:  # the download raises URLError/HTTPError/OSError when offline
         raise InceptionUnavailableError(inception_help(f"{type(error).__name__}: {error}")) from error
 
@@ -95,10 +133,8 @@ def classifier_feature_extractor(data: L.LightningDataModule, cache_dir: str, ma
         train_feature_classifier(data, path, max_epochs)
     network, accuracy = load_feature_classifier(path)
     log.info("Feature classifier %s: test accuracy %.4f", path, accuracy)
-    return FeatureExtractor(
-        f"classifier:{data.cache_key}",
-        ClassifierOutput(network, False),
-        ClassifierOutput(network, True),
+    return shared_extractor(
+        f"classifier:{data.cache_key}", ClassifierFeaturesAndLogits(network), network.feature_dim, data.num_classes
     )
 
 
