@@ -51,11 +51,12 @@ class SampleGrid(Callback):
         self.every_n_batches, self.num_samples, self.seed = every_n_batches, num_samples, seed
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        if (trainer.fit_loop.epoch_loop.total_batch_idx + 1) % self.every_n_batches == 0:
+        due = (trainer.fit_loop.epoch_loop.total_batch_idx + 1) % self.every_n_batches == 0
+        if due and trainer.is_global_zero:  # only rank 0 logs, so only rank 0 samples
             log_image(trainer, "samples", sample_grid(pl_module, self.num_samples, self.seed))
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if not trainer.sanity_checking:
+        if not trainer.sanity_checking and trainer.is_global_zero:
             log_image(trainer, "samples", sample_grid(pl_module, self.num_samples, self.seed))
 
 

@@ -66,7 +66,7 @@ class FirstBatchCallback(Callback):
         self.labels: Tensor | None = None
 
     def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
-        if batch_idx == 0:
+        if batch_idx == 0 and trainer.is_global_zero:  # only rank 0 logs images, so only rank 0 keeps them
             images, labels = batch
             self.images, self.labels = images[: self.num_images], labels[: self.num_images]
 
@@ -128,6 +128,8 @@ class LatentScatter(Callback):
         self.labels: list[Tensor] = []
 
     def collect(self, pl_module: L.LightningModule, batch) -> None:
+        if not pl_module.trainer.is_global_zero:  # only rank 0 logs the scatter
+            return
         if pl_module.latent_dim != 2 or sum(len(m) for m in self.means) >= self.max_points:
             return
         images, labels = batch
