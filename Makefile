@@ -8,7 +8,7 @@ MODELS := $(sort $(basename $(notdir $(wildcard conf/experiment/*.yaml))))
 export DATA_ROOT ?= data
 
 .DEFAULT_GOAL := help
-.PHONY: help install train test test-fast lint format bench check-model
+.PHONY: help install train evaluate sample test test-fast lint format bench check-model check-ckpt
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -26,6 +26,15 @@ check-model:
 
 train: check-model install ## Train MODEL (one of the models below) with Hydra overrides in ARGS
 	$(PYTHON) train.py experiment=$(MODEL) $(ARGS)
+
+check-ckpt:
+	@[ -n "$(CKPT)" ] || { echo "Say which checkpoint: make $(MAKECMDGOALS) CKPT=outputs/<model>/<run>/checkpoints/last.ckpt" >&2; exit 2; }
+
+evaluate: check-ckpt install ## FID/IS/KID, precision/recall, coverage, NLL of CKPT=<file> [N=10000]; JSON beside it
+	$(PYTHON) evaluate.py ckpt_path=$(CKPT) $(if $(N),evaluate.num_samples=$(N)) $(ARGS)
+
+sample: check-ckpt install ## Write a grid of N=64 samples of CKPT=<file> beside it
+	$(PYTHON) evaluate.py mode=sample ckpt_path=$(CKPT) grid_samples=$(or $(N),64) $(ARGS)
 
 test: install ## Run every test, the real-data integration tests included
 	$(PYTHON) -m pytest

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
+import torch.nn.functional as F
 from lightning.pytorch.callbacks import Callback
 from torch import Tensor, nn
 from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
@@ -27,11 +28,23 @@ class InceptionUnavailableError(RuntimeError):
 
 @dataclass
 class FeatureExtractor:
-    """`features` feed FID; `logits` (class scores) feed the Inception Score."""
+    """`features` feed FID; `logits` (class scores) feed the Inception Score.
+
+    `image_size`: the square size the network takes, when it needs one (Inception resizes itself).
+    """
 
     name: str
     features: nn.Module
     logits: nn.Module
+    image_size: int | None = None
+
+    def features_and_logits(self, images: Tensor) -> tuple[Tensor, Tensor]:
+        """Both outputs for images in [0, 1], from one network pass, resized first if the network needs it."""
+        images = images.float()
+        if self.image_size is not None and images.shape[-1] != self.image_size:
+            size = (self.image_size, self.image_size)
+            images = F.interpolate(images, size=size, mode="bilinear", antialias=True, align_corners=False)
+        return self.features(images), self.logits(images)
 
 
 class SharedForward(nn.Module):
@@ -98,9 +111,13 @@ class InceptionFeaturesAndLogits(nn.Module):
         return self.network((images.float() * 255).round().clamp(0, 255).to(torch.uint8))
 
 
-def shared_extractor(name: str, network: nn.Module, feature_dim: int, num_classes: int) -> FeatureExtractor:
+def shared_extractor(
+    name: str, network: nn.Module, feature_dim: int, num_classes: int, image_size: int | None = None
+) -> FeatureExtractor:
     shared = SharedForward(network)
-    return FeatureExtractor(name, SharedOutput(shared, 0, feature_dim), SharedOutput(shared, 1, num_classes))
+    return FeatureExtractor(
+        name, SharedOutput(shared, 0, feature_dim), SharedOutput(shared, 1, num_classes), image_size
+    )
 
 
 def inception_feature_extractor(weights_path: str | None = None) -> FeatureExtractor:
@@ -134,7 +151,11 @@ def classifier_feature_extractor(data: L.LightningDataModule, cache_dir: str, ma
     network, accuracy = load_feature_classifier(path)
     log.info("Feature classifier %s: test accuracy %.4f", path, accuracy)
     return shared_extractor(
-        f"classifier:{data.cache_key}", ClassifierFeaturesAndLogits(network), network.feature_dim, data.num_classes
+        f"classifier:{data.cache_key}",
+        ClassifierFeaturesAndLogits(network),
+        network.feature_dim,
+        data.num_classes,
+        data.image_size,
     )
 
 

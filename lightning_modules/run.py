@@ -1,7 +1,6 @@
 """One training run from a composed config: instantiate, fit, test, close the loggers."""
 
 import logging
-from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -11,33 +10,10 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import Logger
 from omegaconf import DictConfig, OmegaConf
 
+from lightning_modules.checkpoints import ConfigInCheckpoint
 from lightning_modules.loggers import finish_loggers, git_commit
 
 log = logging.getLogger(__name__)
-
-
-CONFIG_KEY = "genlab_config"
-
-
-class ConfigInCheckpoint(Callback):
-    """Stores the run's resolved config in every checkpoint, so evaluation never re-types training flags."""
-
-    def __init__(self, cfg: DictConfig) -> None:
-        self.settings = OmegaConf.to_container(cfg, resolve=True)
-
-    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
-        checkpoint[CONFIG_KEY] = self.settings
-
-
-def module_from_checkpoint(path: str | Path) -> tuple[L.LightningModule, DictConfig]:
-    """Rebuild a module from a checkpoint's own config and load its weights."""
-    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    if CONFIG_KEY not in checkpoint:
-        raise ValueError(f"{path} was not written by genlab's train.py: it holds no '{CONFIG_KEY}'")
-    cfg = OmegaConf.create(checkpoint[CONFIG_KEY])
-    module = instantiate(cfg.model)
-    module.load_state_dict(checkpoint["state_dict"])
-    return module, cfg
 
 
 def instantiate_all(group: DictConfig | None) -> list[Any]:

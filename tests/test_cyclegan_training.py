@@ -14,11 +14,12 @@ from PIL import Image
 from torch import nn
 
 from datamodules.unpaired import UnpairedImageDataModule
+from lightning_modules.checkpoints import module_from_checkpoint
 from lightning_modules.cyclegan import CycleGAN
 from lightning_modules.guards import NonFiniteLossError
 from lightning_modules.metrics import FeatureExtractor
 from lightning_modules.networks.cyclegan import PatchDiscriminator, ResNetGenerator
-from lightning_modules.run import module_from_checkpoint, train
+from lightning_modules.run import train
 from tests.conftest import compose_config
 
 CONF = Path(__file__).resolve().parents[1] / "conf"

@@ -8,9 +8,10 @@ from hydra.utils import instantiate
 from torchmetrics.image.fid import FrechetInceptionDistance
 
 from datamodules.torchvision_datamodule import TorchvisionDataModule
+from lightning_modules.checkpoints import module_from_checkpoint
 from lightning_modules.gan import GAN
 from lightning_modules.metrics import classifier_feature_extractor
-from lightning_modules.run import module_from_checkpoint, train
+from lightning_modules.run import train
 from tests.conftest import DATA_ROOT, requires_mnist
 
 pytestmark = [pytest.mark.slow, requires_mnist]

@@ -1,0 +1,38 @@
+"""Evaluate or sample any genlab checkpoint: `python evaluate.py ckpt_path=<file> [num_samples=...]`.
+
+`make evaluate CKPT=...` and `make sample CKPT=... N=64` call this. The model, data and their
+settings come from the checkpoint's own config.
+"""
+
+import sys
+
+import hydra
+from omegaconf import DictConfig
+
+from datamodules.errors import BadImageError, DatasetNotFoundError
+from lightning_modules.checkpoints import CheckpointError
+from lightning_modules.evaluate_checkpoint import evaluate, write_samples
+from lightning_modules.feature_metrics import TooFewSamplesError
+from lightning_modules.metrics import InceptionUnavailableError
+
+# Errors whose message says all a user needs: print it, not a traceback.
+USER_ERRORS = (CheckpointError, TooFewSamplesError, DatasetNotFoundError, BadImageError, InceptionUnavailableError)
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="evaluate")
+def main(cfg: DictConfig) -> None:
+    if not cfg.ckpt_path:
+        print("error: say which checkpoint: ckpt_path=<file> (make evaluate CKPT=<file>)", file=sys.stderr)
+        sys.exit(2)
+    try:
+        if cfg.mode == "sample":
+            write_samples(cfg)
+        else:
+            evaluate(cfg)
+    except USER_ERRORS as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,191 @@
+"""`python evaluate.py ckpt_path=...`: rebuild a run from its checkpoint, measure it, write JSON and grids."""
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from torch import Tensor
+from torchvision.utils import make_grid, save_image
+
+from lightning_modules.callbacks import sample_grid
+from lightning_modules.checkpoints import logger_versions, module_from_checkpoint
+from lightning_modules.cyclegan import CycleGAN
+from lightning_modules.evaluation import (
+    EvaluationSettings,
+    generated_metrics,
+    likelihood_metrics,
+    reports_likelihood,
+    translation_metrics,
+)
+from lightning_modules.flow import NormalizingFlow
+from lightning_modules.loggers import finish_loggers, git_commit
+from lightning_modules.metrics import FeatureExtractor, classifier_feature_extractor, inception_feature_extractor
+
+log = logging.getLogger(__name__)
+
+
+def load_run(cfg: DictConfig) -> tuple[L.LightningModule, DictConfig, L.LightningDataModule]:
+    """The module on its device, its training config (with `checkpoint_overrides`) and its datamodule."""
+    module, train_cfg = module_from_checkpoint(cfg.ckpt_path, cfg.get("checkpoint_overrides"))
+    device = torch.device("cuda" if cfg.device == "auto" and torch.cuda.is_available() else "cpu")
+    datamodule = instantiate(train_cfg.data)
+    datamodule.prepare_data()  # a missing dataset fails here, naming its folder
+    return module.to(device), train_cfg, datamodule
+
+
+def feature_extractors(
+    cfg: DictConfig, train_cfg: DictConfig, module: L.LightningModule, datamodule: L.LightningDataModule
+) -> tuple[FeatureExtractor, FeatureExtractor | None]:
+    """(extractor for FID/IS/KID and precision/recall, the dataset's classifier for mode coverage or None)."""
+    classifier_cache = str(Path(cfg.cache_dir) / "feature_classifiers")
+    labelled = getattr(datamodule, "num_classes", None) is not None and not isinstance(module, CycleGAN)
+    classifier = classifier_feature_extractor(datamodule, classifier_cache) if labelled else None
+    if cfg.features == "inception":
+        extractor = inception_feature_extractor(cfg.inception_weights)
+    elif cfg.features != "classifier":
+        raise ValueError(f"features must be 'classifier' or 'inception', got {cfg.features!r}")
+    elif isinstance(module, CycleGAN):
+        if module.feature_extractor is None:
+            raise ValueError(
+                f"{cfg.ckpt_path}: this CycleGAN was trained with model.feature_extractor=null, so there is no "
+                "classifier for its domains; evaluate it with features=inception."
+            )
+        extractor = module.feature_extractor
+    else:
+        extractor = classifier
+    for network in (extractor, classifier):
+        if network is not None:
+            for part in (network.features, network.logits):
+                part.to(module.device)
+    return extractor, classifier
+
+
+def measure(cfg: DictConfig, settings: EvaluationSettings) -> dict[str, Any]:
+    """Every metric the checkpoint's family has."""
+    module, train_cfg, datamodule = load_run(cfg)
+    extractor, classifier = feature_extractors(cfg, train_cfg, module, datamodule)
+    if isinstance(module, CycleGAN):
+        metrics = translation_metrics(module, datamodule, extractor, settings, cfg.cache_dir)
+    else:
+        metrics = generated_metrics(module, datamodule, extractor, classifier, settings, cfg.cache_dir)
+    if reports_likelihood(module):
+        metrics["test_likelihood"] = likelihood_metrics(module, datamodule, settings, str(output_stem(cfg).parent))
+    write_grid(module, datamodule, cfg.grid_samples, output_stem(cfg).with_name(output_stem(cfg).name + "_samples.png"))
+    return {
+        "checkpoint": str(cfg.ckpt_path),
+        "model": train_cfg.model._target_,
+        "data": train_cfg.data.get("name"),
+        "features": extractor.name,
+        "settings": vars(settings),
+        "metrics": metrics,
+        "git_commit": git_commit(),
+    }
+
+
+def evaluate(cfg: DictConfig) -> dict[str, Any]:
+    """Measure the checkpoint, write `<checkpoint stem>_evaluation.json` beside it and log when asked."""
+    settings = EvaluationSettings(**OmegaConf.to_container(cfg.evaluate, resolve=True))
+    settings.check_sample_count()
+    started = time.perf_counter()
+    report = measure(cfg, settings)
+    report["seconds"] = round(time.perf_counter() - started, 2)
+    path = output_stem(cfg).with_name(output_stem(cfg).name + "_evaluation.json")
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    log.info("Evaluation written to %s", path)
+    if cfg.log_to_run:
+        log_to_run(cfg, report["metrics"])
+    return report
+
+
+def output_stem(cfg: DictConfig) -> Path:
+    """`<folder>/<checkpoint stem>`: outputs go next to the checkpoint unless `output_dir` is set."""
+    checkpoint = Path(cfg.ckpt_path)
+    folder = Path(cfg.output_dir) if cfg.get("output_dir") else checkpoint.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / checkpoint.stem
+
+
+# --- sample grids ---
+
+
+def write_samples(cfg: DictConfig) -> Path:
+    """`make sample`: only the grid of `num_samples` images."""
+    module, _, datamodule = load_run(cfg)
+    path = output_stem(cfg).with_name(output_stem(cfg).name + "_samples.png")
+    write_grid(module, datamodule, cfg.grid_samples, path, list(cfg.temperatures))
+    log.info("Samples written to %s", path)
+    return path
+
+
+def write_grid(
+    module: L.LightningModule,
+    datamodule: L.LightningDataModule,
+    count: int,
+    path: Path,
+    temperatures: list[float] | None = None,
+) -> None:
+    if count < 1:
+        raise ValueError(f"the number of grid samples must be positive, got {count}")
+    save_image(family_grid(module, datamodule, count, temperatures or [0.5, 0.7, 0.85, 1.0]), path)
+
+
+def family_grid(
+    module: L.LightningModule, datamodule: L.LightningDataModule, count: int, temperatures: list[float]
+) -> Tensor:
+    """Conditional models: one row per class; flows: one row per temperature; CycleGAN: translation rows."""
+    with torch.no_grad():
+        if isinstance(module, CycleGAN):
+            return translation_grid(module, datamodule, count)
+        if isinstance(module, NormalizingFlow):
+            per_row = max(1, count // len(temperatures))
+            generator = torch.Generator().manual_seed(0)
+            rows = [module.sample(per_row, generator=generator, temperature=t) for t in temperatures]
+            return make_grid(torch.cat(rows).cpu(), nrow=per_row)
+        return sample_grid(module, count, seed=0).cpu()
+
+
+def translation_grid(module: CycleGAN, datamodule: L.LightningDataModule, count: int) -> Tensor:
+    """Rows: real A, A->B, A->B->A, real B, B->A, B->A->B for the first test pairs."""
+    datamodule.setup("fit")
+    pairs = [datamodule.val_set[index] for index in range(min(max(1, count // 6), len(datamodule.val_set)))]
+    rows = module.translation_grid_rows(*(torch.stack([pair[d] for pair in pairs]) for d in ("A", "B")))
+    return make_grid(torch.cat(rows).cpu(), nrow=len(pairs))
+
+
+# --- logging to the training run ---
+
+
+def flat_scalars(metrics: dict[str, Any], prefix: str = "evaluate") -> dict[str, float]:
+    """Nested metrics as `evaluate/a/b` scalars; lists (class histograms) stay in the JSON only."""
+    flat: dict[str, float] = {}
+    for name, value in metrics.items():
+        if isinstance(value, dict):
+            flat |= flat_scalars(value, f"{prefix}/{name}")
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            flat[f"{prefix}/{name}"] = float(value)
+    return flat
+
+
+def log_to_run(cfg: DictConfig, metrics: dict[str, Any]) -> None:
+    """Log the numbers to the training run's own loggers; W&B resumes the same run id when it is known."""
+    _, train_cfg = module_from_checkpoint(cfg.ckpt_path, cfg.get("checkpoint_overrides"))
+    versions = logger_versions(cfg.ckpt_path)
+    loggers = []
+    for name, logger_cfg in (train_cfg.get("logger") or {}).items():
+        if logger_cfg is None:
+            continue
+        if name == "wandb" and "WandbLogger" in versions:
+            logger_cfg = OmegaConf.merge(logger_cfg, {"id": versions["WandbLogger"], "resume": "allow"})
+        loggers.append(instantiate(logger_cfg))
+    try:
+        for logger in loggers:
+            logger.log_metrics(flat_scalars(metrics))
+            logger.save()
+    finally:
+        finish_loggers(loggers)
