@@ -42,7 +42,7 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"No checkpoint at {path}" + (" (it is a folder)" if path.is_dir() else ""))
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as error:
+    except (RuntimeError, OSError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as error:
         raise CheckpointError(
             f"{path} cannot be read as a PyTorch checkpoint ({type(error).__name__}: {error}). It may be "
             "truncated (a run killed while saving) or not a checkpoint at all."
