@@ -8,7 +8,7 @@ MODELS := $(sort $(basename $(notdir $(wildcard conf/experiment/*.yaml))))
 export DATA_ROOT ?= data
 
 .DEFAULT_GOAL := help
-.PHONY: help install train evaluate sample test test-fast lint format bench check-model check-ckpt
+.PHONY: help install train evaluate sample test test-fast lint format bench bench-evaluate check-model check-ckpt
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -52,3 +52,6 @@ format: install ## ruff fix and format
 
 bench: install ## images/second of the DCGAN: Lightning module vs a plain PyTorch loop
 	$(PYTHON) benchmarks/gan_throughput.py $(ARGS)
+
+bench-evaluate: install ## seconds of make evaluate with a cold and a warm real-feature cache (N=10000)
+	$(PYTHON) benchmarks/evaluation_cache.py $(ARGS)
