@@ -1,6 +1,7 @@
 """`evaluate.py` end to end on a checkpoint of each family, its cache, grids and its errors."""
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -74,7 +75,7 @@ def check_sample_quality(metrics: dict) -> None:
     assert metrics["fid"] > 0 and metrics["inception_score"] >= 1 and 0 <= metrics["precision"] <= 1
 
 
-@pytest.mark.parametrize("experiment", ["dcgan", "cgan", "vae", "realnvp"])
+@pytest.mark.parametrize("experiment", ["dcgan", "cgan", "vae", "autoencoder", "realnvp"])
 def test_each_generating_family_evaluates_end_to_end(experiment: str, checkpoints) -> None:
     checkpoint = checkpoints(experiment)
     report = evaluate(evaluate_config(checkpoint))
@@ -87,8 +88,11 @@ def test_each_generating_family_evaluates_end_to_end(experiment: str, checkpoint
     assert ("class_agreement" in metrics) == (experiment == "cgan")
     if experiment == "vae":
         assert metrics["test_likelihood"]["iwae_nll_nats"] > 0
+    if experiment == "autoencoder":
+        assert metrics["test_likelihood"]["reconstruction_nats"] > 0
     if experiment == "realnvp":
-        assert metrics["test_likelihood"]["bits_per_dim"] > 0
+        likelihood = metrics["test_likelihood"]
+        assert likelihood["nll_nats"] == pytest.approx(likelihood["bits_per_dim"] * 784 * math.log(2), rel=1e-4)
 
 
 def test_cyclegan_is_scored_per_direction(checkpoints) -> None:
