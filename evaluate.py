@@ -12,11 +12,19 @@ from omegaconf import DictConfig
 from datamodules.errors import BadImageError, DatasetNotFoundError
 from lightning_modules.checkpoints import CheckpointError
 from lightning_modules.evaluate_checkpoint import evaluate, write_samples
+from lightning_modules.evaluation import EvaluationSettingError
 from lightning_modules.feature_metrics import TooFewSamplesError
 from lightning_modules.metrics import InceptionUnavailableError
 
 # Errors whose message says all a user needs: print it, not a traceback.
-USER_ERRORS = (CheckpointError, TooFewSamplesError, DatasetNotFoundError, BadImageError, InceptionUnavailableError)
+USER_ERRORS = (
+    CheckpointError,
+    EvaluationSettingError,
+    TooFewSamplesError,
+    DatasetNotFoundError,
+    BadImageError,
+    InceptionUnavailableError,
+)
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="evaluate")

@@ -17,6 +17,7 @@ from lightning_modules.callbacks import sample_grid
 from lightning_modules.checkpoints import logger_versions, module_from_checkpoint
 from lightning_modules.cyclegan import CycleGAN
 from lightning_modules.evaluation import (
+    EvaluationSettingError,
     EvaluationSettings,
     generated_metrics,
     likelihood_metrics,
@@ -49,14 +50,19 @@ def feature_extractors(
     if cfg.features == "inception":
         extractor = inception_feature_extractor(cfg.inception_weights)
     elif cfg.features != "classifier":
-        raise ValueError(f"features must be 'classifier' or 'inception', got {cfg.features!r}")
+        raise EvaluationSettingError(f"features must be 'classifier' or 'inception', got {cfg.features!r}")
     elif isinstance(module, CycleGAN):
         if module.feature_extractor is None:
-            raise ValueError(
+            raise EvaluationSettingError(
                 f"{cfg.ckpt_path}: this CycleGAN was trained with model.feature_extractor=null, so there is no "
                 "classifier for its domains; evaluate it with features=inception."
             )
         extractor = module.feature_extractor
+    elif classifier is None:
+        raise EvaluationSettingError(
+            f"features=classifier needs a labelled dataset to train the classifier on, and {cfg.ckpt_path} was "
+            "trained on data without classes; evaluate it with features=inception."
+        )
     else:
         extractor = classifier
     for network in (extractor, classifier):

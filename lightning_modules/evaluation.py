@@ -38,6 +38,10 @@ log = logging.getLogger(__name__)
 DOMAINS = ("A", "B")
 
 
+class EvaluationSettingError(ValueError):
+    """The evaluation settings do not fit this checkpoint; the message says which to change."""
+
+
 @dataclass
 class EvaluationSettings:
     """What `evaluate.py` measures; the names match `conf/evaluate.yaml`."""
@@ -103,7 +107,7 @@ def dataset_images(dataset: Dataset, batch_size: int, key: str | int = 0) -> Ite
 
 def split_dataset(datamodule: L.LightningDataModule, split: str) -> Dataset:
     if split not in ("train", "val", "test"):
-        raise ValueError(f"evaluate.reference_split must be train, val or test, got {split!r}")
+        raise EvaluationSettingError(f"evaluate.reference_split must be train, val or test, got {split!r}")
     datamodule.setup("fit" if split != "test" else "test")
     return getattr(datamodule, f"{split}_set")
 
