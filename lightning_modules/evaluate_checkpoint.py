@@ -41,41 +41,47 @@ def load_run(cfg: DictConfig) -> tuple[L.LightningModule, DictConfig, L.Lightnin
 
 
 def feature_extractors(
-    cfg: DictConfig, train_cfg: DictConfig, module: L.LightningModule, datamodule: L.LightningDataModule
+    cfg: DictConfig, module: L.LightningModule, datamodule: L.LightningDataModule
 ) -> tuple[FeatureExtractor, FeatureExtractor | None]:
     """(extractor for FID/IS/KID and precision/recall, the dataset's classifier for mode coverage or None)."""
-    classifier_cache = str(Path(cfg.cache_dir) / "feature_classifiers")
-    labelled = getattr(datamodule, "num_classes", None) is not None and not isinstance(module, CycleGAN)
-    classifier = classifier_feature_extractor(datamodule, classifier_cache) if labelled else None
-    if cfg.features == "inception":
-        extractor = inception_feature_extractor(cfg.inception_weights)
-    elif cfg.features != "classifier":
+    if cfg.features not in ("classifier", "inception"):
         raise EvaluationSettingError(f"features must be 'classifier' or 'inception', got {cfg.features!r}")
-    elif isinstance(module, CycleGAN):
+    # Inception first: missing weights fail at once, before a classifier is trained.
+    inception = inception_feature_extractor(cfg.inception_weights) if cfg.features == "inception" else None
+    labelled = getattr(datamodule, "num_classes", None) is not None and not isinstance(module, CycleGAN)
+    classifier_cache = str(Path(cfg.cache_dir) / "feature_classifiers")
+    classifier = classifier_feature_extractor(datamodule, classifier_cache) if labelled else None
+    extractor = inception or classifier_features(cfg, module, classifier)
+    for network in (extractor, classifier):
+        if network is not None:
+            network.features.to(module.device)
+            network.logits.to(module.device)
+    return extractor, classifier
+
+
+def classifier_features(
+    cfg: DictConfig, module: L.LightningModule, classifier: FeatureExtractor | None
+) -> FeatureExtractor:
+    """features=classifier: the dataset classifier, or for CycleGAN the one its own config names."""
+    if isinstance(module, CycleGAN):
         if module.feature_extractor is None:
             raise EvaluationSettingError(
                 f"{cfg.ckpt_path}: this CycleGAN was trained with model.feature_extractor=null, so there is no "
                 "classifier for its domains; evaluate it with features=inception."
             )
-        extractor = module.feature_extractor
-    elif classifier is None:
+        return module.feature_extractor
+    if classifier is None:
         raise EvaluationSettingError(
             f"features=classifier needs a labelled dataset to train the classifier on, and {cfg.ckpt_path} was "
             "trained on data without classes; evaluate it with features=inception."
         )
-    else:
-        extractor = classifier
-    for network in (extractor, classifier):
-        if network is not None:
-            for part in (network.features, network.logits):
-                part.to(module.device)
-    return extractor, classifier
+    return classifier
 
 
 def measure(cfg: DictConfig, settings: EvaluationSettings) -> dict[str, Any]:
     """Every metric the checkpoint's family has."""
     module, train_cfg, datamodule = load_run(cfg)
-    extractor, classifier = feature_extractors(cfg, train_cfg, module, datamodule)
+    extractor, classifier = feature_extractors(cfg, module, datamodule)
     if isinstance(module, CycleGAN):
         metrics = translation_metrics(module, datamodule, extractor, settings, cfg.cache_dir)
     else:
