@@ -4,14 +4,18 @@ VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 MODEL ?= dcgan
 ARGS ?=
+TRIALS ?= 20
+COUNT ?=
+RUNS ?=
+OUT ?=
 MODELS := $(sort $(basename $(notdir $(wildcard conf/experiment/*.yaml))))
 export DATA_ROOT ?= data
 
 .DEFAULT_GOAL := help
-.PHONY: help install train test test-fast lint format bench check-model
+.PHONY: help install train test test-fast lint format bench sweep sweep-local compare check-model
 
 help: ## Show the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 	@echo "  models: $(MODELS)"
 
 $(VENV)/.installed: pyproject.toml
@@ -26,6 +30,16 @@ check-model:
 
 train: check-model install ## Train MODEL (one of the models below) with Hydra overrides in ARGS
 	$(PYTHON) train.py experiment=$(MODEL) $(ARGS)
+
+sweep: check-model install ## W&B sweep of conf/sweep/MODEL.yaml plus an agent (COUNT= runs); needs W&B online
+	$(PYTHON) -m lightning_modules.sweeps wandb $(MODEL) $(if $(COUNT),--count $(COUNT))
+
+sweep-local: check-model install ## The same search space offline: Optuna over TRIALS= trials, ARGS= overrides
+	$(PYTHON) -m lightning_modules.sweeps local $(MODEL) --trials $(TRIALS) $(ARGS)
+
+compare: install ## Curves, parallel coordinates and a table of runs: RUNS='outputs/dcgan/*' [OUT=dir]
+	@[ -n "$(RUNS)" ] || { echo "Name the runs: make compare RUNS='outputs/dcgan/2026-*' (folders, globs or a multirun folder)" >&2; exit 2; }
+	$(PYTHON) -m lightning_modules.compare $(RUNS) $(if $(OUT),--out $(OUT))
 
 test: install ## Run every test, the real-data integration tests included
 	$(PYTHON) -m pytest
