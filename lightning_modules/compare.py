@@ -214,7 +214,7 @@ def plot_parallel_coordinates(runs: Sequence[Run], parameters: Sequence[str], me
     table = [[run.config.get(name) if name != metric else run.final(metric) for run in finished] for name in columns]
     placed = [axis_positions(values) for values in table]
     finals = table[-1]
-    colours = colormaps["viridis_r"](Normalize(min(finals), max(finals))([*finals]))
+    colours = colormaps["viridis"](Normalize(min(finals), max(finals))([*finals]))
     figure, axes = plt.subplots(figsize=(max(6.0, 1.9 * len(columns)), 4.5))
     for index in range(len(finished)):
         axes.plot(range(len(columns)), [positions[index] for positions, _, _ in placed], color=colours[index], lw=1.6)
