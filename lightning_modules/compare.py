@@ -59,17 +59,22 @@ def find_runs(patterns: Iterable[str]) -> list[Path]:
     """Run folders matching `patterns` (paths or globs); a folder of runs (a multirun) gives its runs."""
     runs: list[Path] = []
     for pattern in patterns:
-        matches = sorted(glob(pattern)) or [pattern]
+        matches = sorted(glob(pattern), key=lambda name: natural(Path(name))) or [pattern]
         for match in map(Path, matches):
             if not match.is_dir():
                 raise FileNotFoundError(f"{match} is not a run folder (from '{pattern}')")
-            found = [match] if is_run(match) else sorted({hydra.parent for hydra in match.rglob(".hydra")})
+            found = [match] if is_run(match) else sorted({hydra.parent for hydra in match.rglob(".hydra")}, key=natural)
             if not found:
                 raise FileNotFoundError(
                     f"No runs under {match}: a run folder holds .hydra/config.yaml and csv/version_0/metrics.csv"
                 )
             runs += [run for run in found if run not in runs]
     return runs
+
+
+def natural(path: Path) -> list[Any]:
+    """Sort key that puts trial 2 before trial 10."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", str(path))]
 
 
 def read_history(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
@@ -169,6 +174,8 @@ def plot_curves(runs: Sequence[Run], labels: Sequence[str], metric: str, path: P
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(figsize=(7, 4.2))
+    if len(runs) > 10:  # the default cycle repeats its colours after ten
+        axes.set_prop_cycle(color=plt.get_cmap("tab20").colors)
     for run, label in zip(runs, labels, strict=True):
         points = run.history.get(metric)
         if points:
@@ -176,7 +183,7 @@ def plot_curves(runs: Sequence[Run], labels: Sequence[str], metric: str, path: P
             axes.plot(steps, values, marker="o" if len(points) < 30 else None, markersize=3, label=label)
     axes.set(xlabel="step", ylabel=metric, title=metric)
     axes.grid(alpha=0.3)
-    axes.legend(fontsize="small", loc="best")
+    axes.legend(fontsize="small", loc="best", ncol=1 + len(runs) // 12)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
@@ -184,10 +191,10 @@ def plot_curves(runs: Sequence[Run], labels: Sequence[str], metric: str, path: P
 
 def axis_positions(values: Sequence[Any]) -> tuple[list[float], list[float], list[str]]:
     """Values mapped onto [0, 1], with tick positions and labels: numbers linearly (log when they span
-    more than two decades), anything else as evenly spaced categories."""
+    more than a decade, as learning rates do), anything else as evenly spaced categories."""
     if all(isinstance(value, int | float) and not isinstance(value, bool) for value in values):
         low, high = min(values), max(values)
-        use_log = low > 0 and high / low > 100
+        use_log = low > 0 and high / low > 10
 
         def scale(value: float) -> float:
             if high == low:
@@ -196,8 +203,9 @@ def axis_positions(values: Sequence[Any]) -> tuple[list[float], list[float], lis
                 return (math.log(value) - math.log(low)) / (math.log(high) - math.log(low))
             return (value - low) / (high - low)
 
-        ticks = sorted({low, high})
-        return [scale(value) for value in values], [scale(tick) for tick in ticks], [f"{tick:.3g}" for tick in ticks]
+        ticks = sorted(set(values)) if len(set(values)) <= 5 else [low, high]  # few values: label each
+        tick_labels = [f"{tick:.3g}" + (" (log)" if use_log and tick == high else "") for tick in ticks]
+        return [scale(value) for value in values], [scale(tick) for tick in ticks], tick_labels
     categories = sorted({repr(value) for value in values})
     spacing = {name: (index + 0.5) / len(categories) for index, name in enumerate(categories)}
     return [spacing[repr(value)] for value in values], list(spacing.values()), [name.strip("'") for name in categories]
@@ -216,7 +224,7 @@ def plot_parallel_coordinates(runs: Sequence[Run], parameters: Sequence[str], me
     finals = table[-1]
     colours = colormaps["viridis"](Normalize(min(finals), max(finals))([*finals]))
     figure, axes = plt.subplots(figsize=(max(6.0, 1.9 * len(columns)), 4.5))
-    for index in range(len(finished)):
+    for index in sorted(range(len(finished)), key=lambda index: -finals[index]):  # the lowest drawn on top
         axes.plot(range(len(columns)), [positions[index] for positions, _, _ in placed], color=colours[index], lw=1.6)
     for x, (_, ticks, tick_labels) in enumerate(placed):
         axes.axvline(x, color="0.3", lw=0.8)
