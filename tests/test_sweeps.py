@@ -164,6 +164,17 @@ def test_hydra_values_read_back_as_written():
         assert override.value() == value
 
 
+def test_a_trial_without_a_finite_metric_fails_instead_of_reporting_it(tmp_path):
+    from train import optimized_value
+
+    cfg = compose_config(tmp_path, ["experiment=vae", "optimized_metric=val/nelbo_nats"])
+    assert optimized_value(cfg, {"val/nelbo_nats": 95.5}) == 95.5
+    with pytest.raises(KeyError, match="was not logged"):
+        optimized_value(cfg, {"val/kl_nats": 20.0})
+    with pytest.raises(ValueError, match="is nan"):  # Optuna's tell() would crash the sweeper on a NaN
+        optimized_value(cfg, {"val/nelbo_nats": float("nan")})
+
+
 # --- W&B sweeps need the server: fail at once without it ---
 
 
@@ -193,6 +204,22 @@ def test_wandb_sweep_fails_at_once_pointing_to_the_local_sweep(no_credentials, m
     assert time.monotonic() - start < 10
     message = capsys.readouterr().err
     assert "needs the W&B server" in message and "make sweep-local MODEL=dcgan" in message
+
+
+def test_wandb_sweep_creates_the_sweep_and_runs_an_agent_with_this_python(monkeypatch):
+    import wandb
+
+    created, called = [], []
+    monkeypatch.setattr(sweeps, "wandb_unavailable_reason", lambda: None)  # as if logged in and online
+    monkeypatch.setattr(wandb, "sweep", lambda sweep, project, entity: created.append((sweep, project)) or "ab12cd34")
+    monkeypatch.setattr(sweeps.subprocess, "call", lambda command, cwd, env: called.append((command, cwd, env)) or 0)
+    assert sweeps.main(["wandb", "dcgan", "--count", "3", "--entity", "lab"]) == 0
+    ((sweep, project),) = created
+    assert project == "genlab" and sweep == sweep_of("dcgan")
+    ((command, cwd, env),) = called
+    assert command == [sys.executable, "-m", "wandb", "agent", "--count", "3", "lab/genlab/ab12cd34"]
+    assert cwd == ROOT  # where the sweep's `program: train.py` is
+    assert env["PATH"].split(os.pathsep)[0] == str(Path(sys.executable).parent)  # ${interpreter} is `python`
 
 
 def test_unknown_model_names_the_available_sweeps(capsys):
