@@ -1,5 +1,7 @@
 """Loggers that never prompt or hang: W&B goes offline by itself without credentials or network."""
 
+from __future__ import annotations
+
 import logging
 import netrc
 import os
@@ -7,10 +9,11 @@ import socket
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-from lightning.pytorch.loggers import Logger, WandbLogger
+if TYPE_CHECKING:  # Lightning is imported where a logger is built: `make sweep` checks W&B in a second
+    from lightning.pytorch.loggers import Logger, WandbLogger
 
 log = logging.getLogger(__name__)
 DEFAULT_WANDB_HOST = "https://api.wandb.ai"
@@ -39,7 +42,7 @@ def wandb_mode() -> tuple[str, str]:
     if os.environ.get("WANDB_MODE"):
         # Lightning's WandbLogger(offline=True) writes wandb's old name for offline, "dryrun".
         mode = "offline" if os.environ["WANDB_MODE"] == "dryrun" else os.environ["WANDB_MODE"]
-        return mode, "WANDB_MODE is set"
+        return mode, f"WANDB_MODE={os.environ['WANDB_MODE']} is set"
     host = os.environ.get("WANDB_BASE_URL", DEFAULT_WANDB_HOST)
     if not wandb_credentials_present(host):
         return "offline", "no W&B credentials (run `wandb login` to log online)"
@@ -67,6 +70,8 @@ def wandb_logger(
     save_dir: str, tags: Sequence[str] = (), group: str | None = None, sweep_id: str | None = None, **kwargs: Any
 ) -> WandbLogger:
     """A `WandbLogger` in the mode `wandb_mode` picks; kwargs go to `wandb.init` (id, resume, project...)."""
+    from lightning.pytorch.loggers import WandbLogger
+
     mode, reason = wandb_mode()
     os.environ["WANDB_MODE"] = mode  # child DDP processes and wandb itself read the same decision
     log.info("W&B logging %s: %s", mode, reason)
@@ -82,6 +87,8 @@ def wandb_logger(
 
 def finish_loggers(loggers: list[Logger], exit_code: int = 0) -> None:
     """Close W&B runs (so multirun jobs never merge), failed ones as failed, and say how to upload offline ones."""
+    from lightning.pytorch.loggers import WandbLogger
+
     for logger in loggers:
         if isinstance(logger, WandbLogger) and logger._experiment is not None:
             import wandb
