@@ -175,6 +175,24 @@ def test_a_trial_without_a_finite_metric_fails_instead_of_reporting_it(tmp_path)
         optimized_value(cfg, {"val/nelbo_nats": float("nan")})
 
 
+@pytest.mark.parametrize("in_a_sweep", [True, False])
+def test_a_nan_loss_fails_only_its_trial_in_a_sweep_and_exits_cleanly_alone(monkeypatch, tmp_path, in_a_sweep):
+    import train as entry_point
+    from lightning_modules.guards import NonFiniteLossError
+
+    def diverge(cfg):
+        raise NonFiniteLossError("Training stopped: GAN loss is nan at step 7")
+
+    monkeypatch.setattr(entry_point, "train", diverge)
+    monkeypatch.setattr(entry_point, "in_multirun", lambda: in_a_sweep)
+    cfg = compose_config(tmp_path, ["experiment=dcgan"])
+    # sys.exit in a sweep would end every remaining trial (SystemExit passes Hydra's job runner by);
+    # the exception itself lets the sweeper record this trial as failed and go on.
+    expected = NonFiniteLossError if in_a_sweep else SystemExit
+    with pytest.raises(expected):
+        entry_point.main.__wrapped__(cfg)
+
+
 # --- W&B sweeps need the server: fail at once without it ---
 
 
