@@ -211,13 +211,18 @@ def axis_positions(values: Sequence[Any]) -> tuple[list[float], list[float], lis
     return [spacing[repr(value)] for value in values], list(spacing.values()), [name.strip("'") for name in categories]
 
 
+def runs_with_a_final(runs: Sequence[Run], metric: str) -> list[Run]:
+    """The runs whose last `metric` is a finite number (a failed or diverged run has none)."""
+    return [run for run in runs if (final := run.final(metric)) is not None and math.isfinite(final)]
+
+
 def plot_parallel_coordinates(runs: Sequence[Run], parameters: Sequence[str], metric: str, path: Path) -> None:
     """One line per run through its hyperparameters to its final `metric`, coloured by that metric."""
     import matplotlib.pyplot as plt
     from matplotlib import colormaps
     from matplotlib.colors import Normalize
 
-    finished = [run for run in runs if run.final(metric) is not None]
+    finished = runs_with_a_final(runs, metric)
     columns = [*parameters, metric]
     table = [[run.config.get(name) if name != metric else run.final(metric) for run in finished] for name in columns]
     placed = [axis_positions(values) for values in table]
@@ -234,7 +239,7 @@ def plot_parallel_coordinates(runs: Sequence[Run], parameters: Sequence[str], me
     axes.set_yticks([])
     axes.set_xlim(-0.2, len(columns) - 0.5)
     left_out = len(runs) - len(finished)
-    note = f"; {left_out} run(s) without {metric} left out" if left_out else ""
+    note = f"; {left_out} run(s) without a finite {metric} left out" if left_out else ""
     axes.set_title(f"{len(finished)} runs, coloured by final {metric} (dark = low){note}", fontsize=9)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
@@ -266,7 +271,7 @@ def write_report(runs: Sequence[Run], out: Path, curves: Sequence[str] | None = 
         plot_curves(runs, labels, metric, out / metric_file_name(metric))
         lines.append(f"![{metric}]({metric_file_name(metric)})")
     metric = primary_metric(runs)
-    if metric and parameters and any(run.final(metric) is not None for run in runs):
+    if metric and parameters and runs_with_a_final(runs, metric):
         plot_parallel_coordinates(runs, parameters, metric, out / "parallel_coordinates.png")
         lines += ["", "## Parallel coordinates", "", "![parallel coordinates](parallel_coordinates.png)"]
     report = out / "report.md"

@@ -107,3 +107,19 @@ def test_labels_are_the_paths_below_what_runs_share():
     assert compare.run_labels(runs) == ["0", "1"]
     runs = [compare.Run(Path("/o/dcgan/t1"), {}), compare.Run(Path("/o/vae/t2"), {})]
     assert compare.run_labels(runs) == ["dcgan/t1", "vae/t2"]
+
+
+def test_parallel_coordinates_leave_out_runs_that_diverged_or_failed(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    runs = [
+        compare.Run(Path(f"r{index}"), {"model.lr": lr, "model.loss": loss}, {"val/fid": points})
+        for index, (lr, loss, points) in enumerate(
+            [(1e-4, "hinge", [(1, 80.0)]), (1e-3, "non_saturating", [(1, 60.0)]), (1e-2, "hinge", [(1, float("nan"))])]
+        )
+    ]
+    runs.append(compare.Run(Path("failed"), {"model.lr": 0.1, "model.loss": "hinge"}))  # logged nothing
+    assert [run.path.name for run in compare.runs_with_a_final(runs, "val/fid")] == ["r0", "r1"]
+    compare.plot_parallel_coordinates(runs, ["model.lr", "model.loss"], "val/fid", tmp_path / "pc.png")
+    assert (tmp_path / "pc.png").read_bytes()[:8] == PNG_SIGNATURE
