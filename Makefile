@@ -4,14 +4,19 @@ VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 MODEL ?= dcgan
 ARGS ?=
+TRIALS ?= 20
+COUNT ?=
+RUNS ?=
+OUT ?=
 MODELS := $(sort $(basename $(notdir $(wildcard conf/experiment/*.yaml))))
 export DATA_ROOT ?= data
 
 .DEFAULT_GOAL := help
-.PHONY: help install train evaluate sample test test-fast lint format bench bench-evaluate check-model check-ckpt
+.PHONY: help install train evaluate sample sweep sweep-local compare test test-fast lint format bench bench-evaluate \
+	check-model check-ckpt
 
 help: ## Show the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 	@echo "  models: $(MODELS)"
 
 $(VENV)/.installed: pyproject.toml
@@ -35,6 +40,16 @@ evaluate: check-ckpt install ## FID/IS/KID, precision/recall, coverage, NLL of C
 
 sample: check-ckpt install ## Write a grid of N=64 samples of CKPT=<file> beside it
 	$(PYTHON) evaluate.py mode=sample ckpt_path=$(CKPT) grid_samples=$(or $(N),64) $(ARGS)
+
+sweep: check-model install ## W&B sweep of conf/sweep/MODEL.yaml plus an agent (COUNT= runs); needs W&B online
+	$(PYTHON) -m lightning_modules.sweeps wandb $(MODEL) $(if $(COUNT),--count $(COUNT))
+
+sweep-local: check-model install ## The same search space offline: Optuna over TRIALS= trials, ARGS= overrides
+	$(PYTHON) -m lightning_modules.sweeps local $(MODEL) --trials $(TRIALS) $(ARGS)
+
+compare: install ## Curves, parallel coordinates and a table of runs: RUNS='outputs/dcgan/*' [OUT=dir]
+	@[ -n "$(RUNS)" ] || { echo "Name the runs: make compare RUNS='outputs/dcgan/2026-*' (folders, globs or a multirun folder)" >&2; exit 2; }
+	$(PYTHON) -m lightning_modules.compare $(RUNS) $(if $(OUT),--out $(OUT))
 
 test: install ## Run every test, the real-data integration tests included
 	$(PYTHON) -m pytest

@@ -1,15 +1,19 @@
 """Loggers that never prompt or hang: W&B goes offline by itself without credentials or network."""
 
+from __future__ import annotations
+
 import logging
 import netrc
 import os
 import socket
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-from lightning.pytorch.loggers import Logger, WandbLogger
+if TYPE_CHECKING:  # Lightning is imported where a logger is built: `make sweep` checks W&B in a second
+    from lightning.pytorch.loggers import Logger, WandbLogger
 
 log = logging.getLogger(__name__)
 DEFAULT_WANDB_HOST = "https://api.wandb.ai"
@@ -36,7 +40,9 @@ def host_reachable(host: str, timeout: float = 3.0) -> bool:
 def wandb_mode() -> tuple[str, str]:
     """(mode, reason): WANDB_MODE when set, else online only with credentials and a reachable server."""
     if os.environ.get("WANDB_MODE"):
-        return os.environ["WANDB_MODE"], "WANDB_MODE is set"
+        # Lightning's WandbLogger(offline=True) writes wandb's old name for offline, "dryrun".
+        mode = "offline" if os.environ["WANDB_MODE"] == "dryrun" else os.environ["WANDB_MODE"]
+        return mode, f"WANDB_MODE={os.environ['WANDB_MODE']} is set"
     host = os.environ.get("WANDB_BASE_URL", DEFAULT_WANDB_HOST)
     if not wandb_credentials_present(host):
         return "offline", "no W&B credentials (run `wandb login` to log online)"
@@ -45,24 +51,51 @@ def wandb_mode() -> tuple[str, str]:
     return "online", "credentials found and server reachable"
 
 
-def wandb_logger(save_dir: str, **kwargs: Any) -> WandbLogger:
-    """A `WandbLogger` in the mode `wandb_mode` picks; kwargs go to `wandb.init` (id, resume, tags, group...)."""
+def run_tags(tags: Sequence[str], sweep_id: str | None, commit: str | None) -> list[str]:
+    """The config's tags (model, dataset) plus the git commit and the sweep, for filtering in dashboards."""
+    extra = [f"commit:{commit[:8]}" if commit else "commit:unknown"]
+    if sweep_id:
+        extra.append(f"sweep:{sweep_id}")
+    return [tag[:64] for tag in [*tags, *extra]]  # W&B rejects tags longer than 64 characters
+
+
+def run_group(group: str | None, sweep_id: str | None) -> str | None:
+    """Runs of one sweep form one group (e.g. dcgan-optuna-20260101-120000); others group by model."""
+    if not sweep_id:
+        return group
+    return sweep_id if not group or sweep_id.startswith(f"{group}-") else f"{group}-{sweep_id}"
+
+
+def wandb_logger(
+    save_dir: str, tags: Sequence[str] = (), group: str | None = None, sweep_id: str | None = None, **kwargs: Any
+) -> WandbLogger:
+    """A `WandbLogger` in the mode `wandb_mode` picks; kwargs go to `wandb.init` (id, resume, project...)."""
+    from lightning.pytorch.loggers import WandbLogger
+
     mode, reason = wandb_mode()
     os.environ["WANDB_MODE"] = mode  # child DDP processes and wandb itself read the same decision
     log.info("W&B logging %s: %s", mode, reason)
     Path(save_dir).mkdir(parents=True, exist_ok=True)
-    return WandbLogger(save_dir=save_dir, offline=mode == "offline", **kwargs)
+    return WandbLogger(
+        save_dir=save_dir,
+        offline=mode == "offline",
+        tags=run_tags(tags, sweep_id, git_commit()),
+        group=run_group(group, sweep_id),
+        **kwargs,
+    )
 
 
-def finish_loggers(loggers: list[Logger]) -> None:
-    """Close W&B runs (so multirun jobs never merge) and say how to upload offline ones."""
+def finish_loggers(loggers: list[Logger], exit_code: int = 0) -> None:
+    """Close W&B runs (so multirun jobs never merge), failed ones as failed, and say how to upload offline ones."""
+    from lightning.pytorch.loggers import WandbLogger
+
     for logger in loggers:
         if isinstance(logger, WandbLogger) and logger._experiment is not None:
             import wandb
 
             run_dir = Path(logger.experiment.dir).parent
             offline = logger.experiment.settings.mode in ("offline", "dryrun")
-            wandb.finish()
+            wandb.finish(exit_code=exit_code)
             if offline:
                 print(f"W&B run saved offline. Upload it later with:  wandb sync {run_dir}")
 

@@ -61,6 +61,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
         if cfg.test:
             trainer.test(module, datamodule, ckpt_path=best_checkpoint(trainer))
             metrics |= float_metrics(trainer)
-        return metrics
-    finally:
-        finish_loggers(loggers)
+    except BaseException:
+        finish_loggers(loggers, exit_code=1)  # W&B shows the run as failed, so sweeps and dashboards see it
+        raise
+    finish_loggers(loggers)
+    return metrics
