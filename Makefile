@@ -16,7 +16,7 @@ export DATA_ROOT ?= data
 	check-model check-ckpt
 
 help: ## Show the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 	@echo "  models: $(MODELS)"
 
 $(VENV)/.installed: pyproject.toml
