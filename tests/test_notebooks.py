@@ -28,8 +28,8 @@ def execute(path: Path, tmp_path: Path, **environment: str) -> nbformat.Notebook
         kernel_name="python3",
         resources={"metadata": {"path": str(path.parent)}},
     )
-    # One math thread per kernel unless the caller chose: on the shared 2-core machine, kernels with
-    # two threads competing with other jobs ran about 10x slower than with one.
+    # One math thread per kernel unless the caller chose: on the shared 2-core machine, a kernel with
+    # two threads competing with other jobs took ~10 min for a notebook that takes ~50 s with one.
     env = {"OMP_NUM_THREADS": "1", **os.environ, "TMPDIR": str(tmp_path), **environment}
     client.execute(env=env)
     return notebook
