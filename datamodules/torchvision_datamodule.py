@@ -6,7 +6,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.utils.data import Dataset, random_split
+from torch.utils.data import Dataset, Subset, random_split
 from torchvision import datasets
 
 from datamodules.errors import DatasetNotFoundError
@@ -48,7 +48,12 @@ class TorchvisionDataModule(SplitDataModule):
         channels: int | None = None,
         num_classes: int | None = None,
         download: bool = True,
+        exclude_classes: list[int] | tuple[int, ...] | None = None,
+        train_size: int | None = None,
     ) -> None:
+        """`exclude_classes` leaves those classes out of train and validation (the test split keeps
+        every class, so a model trained without them can be scored on them: anomaly detection).
+        `train_size` keeps a seeded random subset of that many training images (few-label runs)."""
         super().__init__()
         if name not in DATASETS:
             raise ValueError(f"Unknown dataset '{name}'. Available: {', '.join(DATASETS)}")
@@ -59,6 +64,14 @@ class TorchvisionDataModule(SplitDataModule):
             raise ValueError(f"{name} has {classes} classes; data.num_classes={num_classes} does not match")
         if not 0 < val_fraction < 1:
             raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
+        exclude_classes = sorted(int(c) for c in exclude_classes or ())
+        if any(not 0 <= c < classes for c in exclude_classes):
+            raise ValueError(f"exclude_classes must lie in [0, {classes - 1}] for {name}, got {exclude_classes}")
+        if len(exclude_classes) >= classes:
+            raise ValueError(f"exclude_classes={exclude_classes} leaves no class of {name} to train on")
+        if train_size is not None and train_size <= 0:
+            raise ValueError(f"train_size must be positive (or null for the whole split), got {train_size}")
+        self.exclude_classes, self.train_size = exclude_classes, train_size
         self.name, self.root, self.download = name, root, download
         self.batch_size, self.num_workers, self.val_fraction, self.seed = (
             batch_size,
@@ -79,8 +92,23 @@ class TorchvisionDataModule(SplitDataModule):
             return
         full = self.load_split(True, download=False)
         generator = torch.Generator().manual_seed(self.seed)
-        self.train_set, self.val_set = random_split(full, [1 - self.val_fraction, self.val_fraction], generator)
+        train_set, val_set = random_split(full, [1 - self.val_fraction, self.val_fraction], generator)
+        # The split is drawn before classes are dropped, so val stays disjoint from train and the
+        # same images whatever is excluded.
+        self.train_set, self.val_set = self.without_excluded(train_set), self.without_excluded(val_set)
+        if self.train_size is not None:
+            if self.train_size > len(self.train_set):
+                raise ValueError(f"train_size={self.train_size} but the train split has {len(self.train_set)} images")
+            # random_split's indices are already a seeded permutation: its first n are a random subset.
+            self.train_set = Subset(full, self.train_set.indices[: self.train_size])
         self.test_set = self.load_split(False, download=False)
+
+    def without_excluded(self, subset: Subset) -> Subset:
+        if not self.exclude_classes:
+            return subset
+        indices = torch.as_tensor(subset.indices)
+        keep = ~torch.isin(subset.dataset.labels[indices], torch.tensor(self.exclude_classes))
+        return Subset(subset.dataset, indices[keep].tolist())
 
     def load_split(self, train: bool, download: bool) -> InMemoryImages:
         dataset_class, folder, *_ = DATASETS[self.name]

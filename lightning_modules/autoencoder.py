@@ -49,12 +49,22 @@ class Autoencoder(VAE):
     ) -> dict[str, Tensor]:
         """Reconstruction negative log-likelihood in nats per image; deterministic, so `beta` and
         `generator` are unused."""
-        reconstruction = self.anomaly_score(x, labels).mean()
+        reconstruction = self.reconstruction_nll(x, labels).mean()
         return {"loss": reconstruction, "reconstruction_nats": reconstruction}
 
-    def anomaly_score(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
-        """-log p(x | encoder(x)) per image: high for inputs unlike the training data."""
+    def reconstruction_nll(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
+        """-log p(x | z = encoder(x)) per image, in nats, of model-ready (e.g. binarized) x."""
         return -self.likelihood.log_prob(x, self.decode(self.encode_code(x, labels), labels))
+
+    @torch.no_grad()
+    def anomaly_score(
+        self, x: Tensor, labels: Tensor | None = None, generator: torch.Generator | None = None
+    ) -> Tensor:
+        """Per-image reconstruction NLL in nats of x as the datamodules give it: high for inputs
+        unlike the training data. Binarizing models binarize x with `generator` (default fixed)."""
+        generator = generator if generator is not None else self.evaluation_generator(0)
+        x = self.prepare_images(x.to(self.device), generator)
+        return self.reconstruction_nll(x, self.labels_on_device(labels))
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None, labels: Tensor | None = None) -> Tensor:

@@ -1,4 +1,5 @@
-"""FID and Inception Score through torchmetrics, with Inception or a dataset classifier as features.
+"""FID and Inception Score through torchmetrics, with Inception or a dataset classifier as features;
+the AUROC of unbounded scores (anomaly detection).
 
 Every feature module takes images in [0, 1] of shape (N, C, H, W) and returns (N, d); grayscale
 images are repeated to three channels for Inception.
@@ -14,6 +15,7 @@ import torch.nn.functional as F
 from lightning.pytorch.callbacks import Callback
 from torch import Tensor, nn
 from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+from torchmetrics.functional.classification import binary_auroc
 from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.inception import InceptionScore
 
@@ -246,3 +248,18 @@ class GenerativeMetrics(Callback):
 
     def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.compute(trainer, pl_module, "test")
+
+
+# --- anomaly detection ---
+
+
+def auroc_of_scores(scores: Tensor, positives: Tensor) -> Tensor:
+    """AUROC of unbounded scores (higher = positive), such as anomaly scores in nats.
+
+    torchmetrics' binary AUROC reads predictions outside [0, 1] as logits and applies a sigmoid,
+    which saturates at scores like 100 nats and silently returns 0.5. AUROC depends only on the
+    order of the scores, so they are min-max scaled to [0, 1] in float64 first (order and ties kept).
+    """
+    scores = scores.double()
+    spread = (scores.max() - scores.min()).clamp_min(torch.finfo(torch.float64).tiny)
+    return binary_auroc((scores - scores.min()) / spread, positives.long())

@@ -1,10 +1,12 @@
 """One training run from a composed config: instantiate, fit, test, close the loggers."""
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
+from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import Logger
@@ -14,6 +16,18 @@ from lightning_modules.checkpoints import ConfigInCheckpoint
 from lightning_modules.loggers import finish_loggers, git_commit
 
 log = logging.getLogger(__name__)
+
+
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "conf"
+
+
+def compose_config(overrides: list[str], output_dir: str | Path) -> DictConfig:
+    """The config `python train.py <overrides>` would run, writing under `output_dir`.
+
+    For notebooks and scripts, which run outside Hydra's app (so no `hydra:` output folder).
+    """
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        return compose(config_name="train", overrides=[f"paths.output_dir={output_dir}", *overrides])
 
 
 def instantiate_all(group: DictConfig | None) -> list[Any]:

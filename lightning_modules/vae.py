@@ -135,16 +135,79 @@ class VAE(CheckpointedNoise, L.LightningModule):
         generator: torch.Generator | None = None,
     ) -> dict[str, Tensor]:
         """One-sample ELBO parts in nats per image; `loss` is the beta-weighted objective."""
-        mean, log_variance = self.encode(x, labels)
-        z = reparameterize(mean, log_variance, self.normal_noise(mean.shape, generator))
-        log_likelihood = self.likelihood.log_prob(x, self.decode(z, labels))
-        kl = gaussian_kl_to_standard_normal(mean, log_variance)
+        log_likelihood, kl = self.elbo_terms(x, labels, generator)
         return {
             "loss": beta_vae_objective(log_likelihood, kl, beta),
             "nelbo_nats": negative_elbo(log_likelihood, kl),
             "reconstruction_nats": -log_likelihood.mean(),
             "kl_nats": kl.mean(),
         }
+
+    def elbo_terms(
+        self, x: Tensor, labels: Tensor | None = None, generator: torch.Generator | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """Per-image log p(x|z) at one z ~ q(z|x) and KL(q(z|x) || p(z)), each (B,) in nats."""
+        mean, log_variance = self.encode(x, labels)
+        z = reparameterize(mean, log_variance, self.normal_noise(mean.shape, generator))
+        return self.likelihood.log_prob(x, self.decode(z, labels)), gaussian_kl_to_standard_normal(mean, log_variance)
+
+    # --- applications: anomaly scores, imputation, the 2-D latent map ---
+
+    @torch.no_grad()
+    def anomaly_score(
+        self, x: Tensor, labels: Tensor | None = None, generator: torch.Generator | None = None
+    ) -> Tensor:
+        """Per-image one-sample negative ELBO in nats (a bound on -log p(x)): high for unusual x.
+
+        `x` as the datamodules give it; binarizing models first binarize it with `generator`
+        (default: the fixed draw of evaluation batch 0), which also draws the latent sample.
+        """
+        generator = generator if generator is not None else self.evaluation_generator(0)
+        x = self.prepare_images(x.to(self.device), generator)
+        log_likelihood, kl = self.elbo_terms(x, self.labels_on_device(labels), generator)
+        return kl - log_likelihood
+
+    @torch.no_grad()
+    def impute(
+        self,
+        x: Tensor,
+        mask: Tensor,
+        steps: int = 20,
+        initial: Tensor | float = 0.5,
+        labels: Tensor | None = None,
+    ) -> Tensor:
+        """Fill the pixels where `mask` is True: encode, decode, replace them, repeat.
+
+        The deterministic version of the Markov chain of Rezende et al. (2014, section 5.3), with
+        the posterior mean and the likelihood mean in place of samples. Missing pixels start at
+        `initial` (a value or an image, e.g. the training mean: then steps=0 is mean-fill);
+        observed pixels are returned exactly as given.
+        """
+        if mask.dtype != torch.bool:
+            raise ValueError(f"mask must be a bool tensor (True where a pixel is missing), got {mask.dtype}")
+        if steps < 0:
+            raise ValueError(f"steps must be >= 0, got {steps}")
+        x, mask = x.to(self.device), mask.to(self.device)
+        initial = torch.as_tensor(initial, dtype=x.dtype, device=self.device)
+        labels = self.labels_on_device(labels)
+        filled = torch.where(mask, initial, x)
+        for _ in range(steps):
+            mean, _ = self.encode(filled, labels)
+            filled = torch.where(mask, self.likelihood.mean(self.decode(mean, labels)).float(), x)
+        return filled
+
+    @torch.no_grad()
+    def latent_grid(self, steps: int = 15, extent: float = 2.0) -> Tensor:
+        """Decode a steps x steps grid of 2-D latents on [-extent, extent]^2, the learned manifold
+        of Kingma & Welling (2014, fig. 4): row-major, z_1 growing to the right, z_2 growing up."""
+        if self.latent_dim != 2:
+            raise ValueError(f"latent_grid needs a 2-D latent (model.encoder.latent_dim=2), got {self.latent_dim}")
+        if self.num_classes is not None:
+            raise ValueError("latent_grid is for unconditional VAEs; a conditional one needs a label per cell")
+        axis = torch.linspace(-extent, extent, steps)
+        z_2, z_1 = torch.meshgrid(axis.flip(0), axis, indexing="ij")
+        z = torch.stack([z_1.flatten(), z_2.flatten()], dim=1).to(self.device)
+        return self.likelihood.mean(self.decode(z)).float()
 
     @torch.no_grad()
     def importance_weighted_nll(
@@ -224,6 +287,10 @@ class VAE(CheckpointedNoise, L.LightningModule):
     def evaluation_generator(self, batch_idx: int) -> torch.Generator:
         """A fresh generator per evaluation batch: validation never touches the training noise."""
         return torch.Generator().manual_seed(self.hparams.seed * 1_000_003 + batch_idx)
+
+    def labels_on_device(self, labels: Tensor | None) -> Tensor | None:
+        """Labels for conditional models (their networks say so when they are missing)."""
+        return labels.to(self.device) if labels is not None and self.num_classes is not None else None
 
     def labels_for(self, n: int, labels: Tensor | None) -> Tensor | None:
         if self.num_classes is None:

@@ -84,3 +84,45 @@ def test_missing_or_empty_folder_is_named(tmp_path):
     (tmp_path / "empty").mkdir()
     with warnings.catch_warnings(), pytest.raises(DatasetNotFoundError, match="No images found in .*empty"):
         image_folder(tmp_path / "empty")
+
+
+@requires_mnist
+def test_excluded_classes_leave_train_and_val_but_stay_in_test():
+    full = TorchvisionDataModule("mnist", str(DATA_ROOT), seed=3)
+    without = TorchvisionDataModule("mnist", str(DATA_ROOT), seed=3, exclude_classes=[2, 7])
+    for datamodule in (full, without):
+        datamodule.setup()
+    for split in ("train_set", "val_set"):
+        kept = getattr(without, split)
+        labels = kept.dataset.labels[kept.indices]
+        assert not torch.isin(labels, torch.tensor([2, 7])).any()
+        # Only the excluded classes went: every other image of the same seeded split is still there.
+        original = getattr(full, split)
+        others = [i for i in original.indices if original.dataset.labels[i] not in (2, 7)]
+        assert kept.indices == others
+    assert set(without.test_set.labels.tolist()) == set(range(10))
+
+
+@requires_mnist
+def test_train_size_keeps_a_seeded_random_subset_of_the_train_split():
+    first, second, other_seed = (
+        TorchvisionDataModule("mnist", str(DATA_ROOT), seed=seed, train_size=600) for seed in (3, 3, 4)
+    )
+    for datamodule in (first, second, other_seed):
+        datamodule.setup()
+    assert len(first.train_set) == 600 and first.train_set.indices == second.train_set.indices
+    assert first.train_set.indices != other_seed.train_set.indices
+    assert not set(first.train_set.indices) & set(first.val_set.indices)
+    # A random subset, not the first 600 files: it holds every digit.
+    assert set(first.train_set.dataset.labels[first.train_set.indices].tolist()) == set(range(10))
+    with pytest.raises(ValueError, match="train_size=60000 but the train split has 54000 images"):
+        TorchvisionDataModule("mnist", str(DATA_ROOT), train_size=60000).setup()
+
+
+def test_bad_exclude_classes_and_train_size_name_the_setting():
+    with pytest.raises(ValueError, match=r"exclude_classes must lie in \[0, 9\] for mnist, got \[10\]"):
+        TorchvisionDataModule("mnist", exclude_classes=[10])
+    with pytest.raises(ValueError, match="leaves no class"):
+        TorchvisionDataModule("mnist", exclude_classes=list(range(10)))
+    with pytest.raises(ValueError, match="train_size must be positive"):
+        TorchvisionDataModule("mnist", train_size=0)

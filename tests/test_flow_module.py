@@ -208,3 +208,28 @@ def test_nan_samples_are_replaced_with_a_warning_so_fid_never_sees_them():
     with pytest.warns(UserWarning, match="1 of 3 flow samples at temperature 0.7 had NaN"):
         images = module.sample(3, temperature=0.7)
     assert torch.isfinite(images).all() and images.min() >= 0 and images.max() <= 1
+
+
+def test_anomaly_score_is_per_image_bits_per_dim_like_evaluation(tmp_path):
+    module = make_module(seed=3)
+    x = images_8bit(16)
+    make_trainer(tmp_path, max_steps=2).fit(module, loader(x))  # initialises ActNorm, moves weights
+    scores = module.anomaly_score(x)
+    assert scores.shape == (16,)
+    tested = make_trainer(tmp_path).test(module, loader(x, batch_size=16), verbose=False)[0]
+    # evaluate() uses the noise of seed + batch_idx; batch 0 is the anomaly score's default.
+    torch.testing.assert_close(scores.mean().item(), tested["test/bits_per_dim"], rtol=1e-5, atol=1e-5)
+
+
+def test_anomaly_score_never_initialises_actnorm():
+    module = make_module()
+    module.anomaly_score(images_8bit(4))
+    assert module.needs_actnorm_init()
+
+
+def test_anomaly_score_is_higher_for_images_unlike_the_training_data(tmp_path):
+    dark = images_8bit(64, levels=(0, 40))
+    bright = images_8bit(8, levels=(200, 256), seed=1)
+    module = make_module(warmup_steps=0)
+    make_trainer(tmp_path, max_steps=60).fit(module, loader(dark))
+    assert module.anomaly_score(bright).min() > module.anomaly_score(dark[:8]).max()

@@ -6,12 +6,14 @@ import pytest
 import scipy.linalg
 import torch
 from torch import nn
+from torchmetrics.functional.classification import binary_auroc
 from torchmetrics.image.fid import FrechetInceptionDistance
 
 from datamodules.torchvision_datamodule import TorchvisionDataModule
 from lightning_modules.metrics import (
     GenerativeMetrics,
     InceptionUnavailableError,
+    auroc_of_scores,
     classifier_feature_extractor,
     inception_feature_extractor,
 )
@@ -112,3 +114,13 @@ def test_nonfinite_samples_are_counted_not_crashing_fid(monkeypatch):
     metrics.compute(trainer, module, "val")
     assert logged["val/nonfinite_samples"] == 10
     assert logged["val/fid"] == logged["val/fid"]  # finite, not NaN
+
+
+def test_auroc_of_unbounded_scores_matches_a_hand_count():
+    scores = torch.tensor([100.0, 200.0, 300.0, 400.0, 250.0])
+    positives = torch.tensor([0, 1, 0, 1, 0])
+    # Positive-negative pairs ordered right: 200 > 100; 400 > 100, 300, 250; wrong: 200 < 300, 250.
+    assert auroc_of_scores(scores, positives).item() == pytest.approx(4 / 6)
+    assert auroc_of_scores(-scores, positives).item() == pytest.approx(2 / 6)
+    # The trap it avoids: raw nats read as logits all saturate to one.
+    assert binary_auroc(scores, positives).item() == 0.5

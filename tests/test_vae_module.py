@@ -202,3 +202,71 @@ def test_bound_is_computed_in_float32_under_bf16_autocast():
     assert mean.dtype == log_variance.dtype == params.dtype == torch.float32
     assert mixed["nelbo_nats"].dtype == mixed["kl_nats"].dtype == torch.float32
     torch.testing.assert_close(mixed["nelbo_nats"], full["nelbo_nats"], rtol=0.02, atol=0)
+
+
+# --- applications: anomaly scores, imputation, the 2-D latent map ---
+
+
+def test_vae_anomaly_score_is_the_per_image_negative_elbo():
+    torch.manual_seed(0)
+    vae = tiny_vae()
+    x = (images(8) > 0.5).float()
+    scores = vae.anomaly_score(x, generator=torch.Generator().manual_seed(5))
+    parts = vae.loss(x, generator=torch.Generator().manual_seed(5))
+    assert scores.shape == (8,)
+    torch.testing.assert_close(scores.mean(), parts["nelbo_nats"])
+    # The default generator is fixed, so scores are reproducible.
+    torch.testing.assert_close(vae.anomaly_score(x), vae.anomaly_score(x))
+
+
+def test_autoencoder_anomaly_score_binarizes_like_evaluation():
+    torch.manual_seed(0)
+    autoencoder = tiny_vae(module_class=Autoencoder, binarize=True)
+    x = images(8)
+    binary = autoencoder.prepare_images(x, torch.Generator().manual_seed(3))
+    expected = autoencoder.reconstruction_nll(binary)
+    torch.testing.assert_close(autoencoder.anomaly_score(x, generator=torch.Generator().manual_seed(3)), expected)
+
+
+@pytest.mark.parametrize("module_class", [VAE, Autoencoder])
+def test_anomaly_score_is_higher_for_images_unlike_the_training_data(tmp_path, module_class):
+    top = torch.zeros(64, 1, 8, 8)
+    top[:, :, :4] = 1  # training data: the top half lit
+    bottom = top.flip(2)  # never seen: the bottom half lit
+    module = tiny_vae(module_class=module_class)
+    fit(module, top, max_steps=150, default_root_dir=tmp_path, limit_val_batches=0)
+    assert module.anomaly_score(bottom[:8]).min() > module.anomaly_score(top[:8]).max()
+
+
+def test_impute_keeps_observed_pixels_and_iterates_encode_decode():
+    torch.manual_seed(0)
+    vae = tiny_vae()
+    x = images(4)
+    mask = torch.zeros(1, 1, 8, 8, dtype=torch.bool)
+    mask[..., 4:, :] = True  # the bottom half is missing
+    mean_image = torch.full((1, 1, 8, 8), 0.3)
+    start = vae.impute(x, mask, steps=0, initial=mean_image)
+    torch.testing.assert_close(start, torch.where(mask, mean_image, x))  # steps=0 is mean-fill
+    three = vae.impute(x, mask, steps=3, initial=mean_image)
+    four = vae.impute(x, mask, steps=4, initial=mean_image)
+    torch.testing.assert_close(three[~mask.expand_as(x)], x[~mask.expand_as(x)], rtol=0, atol=0)
+    with torch.no_grad():
+        posterior_mean, _ = vae.encode(three)
+        step = torch.sigmoid(vae.decode(posterior_mean))
+    torch.testing.assert_close(four, torch.where(mask, step, x))
+    assert not torch.equal(three, start)
+    with pytest.raises(ValueError, match="mask must be a bool tensor"):
+        vae.impute(x, mask.float())
+
+
+def test_latent_grid_decodes_a_regular_grid_with_z2_growing_up():
+    encoder = MLPEncoder(latent_dim=2, image_size=8, hidden_dims=(16,))
+    decoder = MLPDecoder(latent_dim=2, image_size=8, hidden_dims=(16,))
+    vae = VAE(encoder, decoder, BernoulliLikelihood(), ADAM)
+    grid = vae.latent_grid(steps=5, extent=2.0)
+    assert grid.shape == (25, 1, 8, 8)
+    with torch.no_grad():
+        corners = torch.sigmoid(vae.decode(torch.tensor([[-2.0, 2.0], [2.0, 2.0], [-2.0, -2.0], [0.0, 0.0]])))
+    torch.testing.assert_close(grid[[0, 4, 20, 12]], corners)
+    with pytest.raises(ValueError, match="latent_grid needs a 2-D latent"):
+        tiny_vae().latent_grid()
