@@ -60,7 +60,7 @@ def module_from_checkpoint(
 ) -> tuple[L.LightningModule, DictConfig]:
     """Rebuild a module from a checkpoint's own config (plus `overrides`) and load its weights."""
     checkpoint = read_checkpoint(path)
-    cfg = OmegaConf.merge(OmegaConf.create(checkpoint[CONFIG_KEY]), overrides or {})
+    cfg = checkpoint_config(checkpoint, overrides)
     target = cfg.model.get("_target_")
     try:
         module = instantiate(cfg.model)
@@ -78,6 +78,6 @@ def module_from_checkpoint(
     return module.eval(), cfg
 
 
-def logger_versions(path: str | Path) -> dict[str, str]:
-    """Logger class name -> run id/version stored by `ConfigInCheckpoint` (empty for older checkpoints)."""
-    return read_checkpoint(path).get(LOGGER_VERSIONS_KEY, {})
+def checkpoint_config(checkpoint: dict[str, Any], overrides: DictConfig | dict | None = None) -> DictConfig:
+    """The run's resolved config stored in `checkpoint`, with `overrides` merged in."""
+    return OmegaConf.merge(OmegaConf.create(checkpoint[CONFIG_KEY]), overrides or {})

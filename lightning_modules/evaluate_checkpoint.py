@@ -14,7 +14,12 @@ from torch import Tensor
 from torchvision.utils import make_grid, save_image
 
 from lightning_modules.callbacks import sample_grid
-from lightning_modules.checkpoints import logger_versions, module_from_checkpoint
+from lightning_modules.checkpoints import (
+    LOGGER_VERSIONS_KEY,
+    checkpoint_config,
+    module_from_checkpoint,
+    read_checkpoint,
+)
 from lightning_modules.cyclegan import CycleGAN
 from lightning_modules.evaluation import (
     EvaluationSettingError,
@@ -34,7 +39,7 @@ log = logging.getLogger(__name__)
 def load_run(cfg: DictConfig) -> tuple[L.LightningModule, DictConfig, L.LightningDataModule]:
     """The module on its device, its training config (with `checkpoint_overrides`) and its datamodule."""
     module, train_cfg = module_from_checkpoint(cfg.ckpt_path, cfg.get("checkpoint_overrides"))
-    device = torch.device("cuda" if cfg.device == "auto" and torch.cuda.is_available() else "cpu")
+    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device)
     datamodule = instantiate(train_cfg.data)
     datamodule.prepare_data()  # a missing dataset fails here, naming its folder
     return module.to(device), train_cfg, datamodule
@@ -87,8 +92,8 @@ def measure(cfg: DictConfig, settings: EvaluationSettings) -> dict[str, Any]:
     else:
         metrics = generated_metrics(module, datamodule, extractor, classifier, settings, cfg.cache_dir)
     if reports_likelihood(module):
-        metrics["test_likelihood"] = likelihood_metrics(module, datamodule, settings, str(output_stem(cfg).parent))
-    write_grid(module, datamodule, cfg.grid_samples, output_stem(cfg).with_name(output_stem(cfg).name + "_samples.png"))
+        metrics["test_likelihood"] = likelihood_metrics(module, datamodule, settings, str(output_path(cfg, "").parent))
+    write_grid(module, datamodule, cfg.grid_samples, output_path(cfg, "_samples.png"), list(cfg.temperatures))
     return {
         "checkpoint": str(cfg.ckpt_path),
         "model": train_cfg.model._target_,
@@ -107,7 +112,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     started = time.perf_counter()
     report = measure(cfg, settings)
     report["seconds"] = round(time.perf_counter() - started, 2)
-    path = output_stem(cfg).with_name(output_stem(cfg).name + "_evaluation.json")
+    path = output_path(cfg, "_evaluation.json")
     path.write_text(json.dumps(report, indent=2) + "\n")
     log.info("Evaluation written to %s", path)
     if cfg.log_to_run:
@@ -115,12 +120,12 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     return report
 
 
-def output_stem(cfg: DictConfig) -> Path:
-    """`<folder>/<checkpoint stem>`: outputs go next to the checkpoint unless `output_dir` is set."""
+def output_path(cfg: DictConfig, suffix: str) -> Path:
+    """`<folder>/<checkpoint stem><suffix>`: outputs go next to the checkpoint unless `output_dir` is set."""
     checkpoint = Path(cfg.ckpt_path)
     folder = Path(cfg.output_dir) if cfg.get("output_dir") else checkpoint.parent
     folder.mkdir(parents=True, exist_ok=True)
-    return folder / checkpoint.stem
+    return folder / f"{checkpoint.stem}{suffix}"
 
 
 # --- sample grids ---
@@ -129,7 +134,7 @@ def output_stem(cfg: DictConfig) -> Path:
 def write_samples(cfg: DictConfig) -> Path:
     """`make sample`: only the grid of `num_samples` images."""
     module, _, datamodule = load_run(cfg)
-    path = output_stem(cfg).with_name(output_stem(cfg).name + "_samples.png")
+    path = output_path(cfg, "_samples.png")
     write_grid(module, datamodule, cfg.grid_samples, path, list(cfg.temperatures))
     log.info("Samples written to %s", path)
     return path
@@ -140,11 +145,11 @@ def write_grid(
     datamodule: L.LightningDataModule,
     count: int,
     path: Path,
-    temperatures: list[float] | None = None,
+    temperatures: list[float],
 ) -> None:
     if count < 1:
-        raise ValueError(f"the number of grid samples must be positive, got {count}")
-    save_image(family_grid(module, datamodule, count, temperatures or [0.5, 0.7, 0.85, 1.0]), path)
+        raise EvaluationSettingError(f"grid_samples (make sample N=) must be positive, got {count}")
+    save_image(family_grid(module, datamodule, count, temperatures), path)
 
 
 def family_grid(
@@ -186,8 +191,9 @@ def flat_scalars(metrics: dict[str, Any], prefix: str = "evaluate") -> dict[str,
 
 def log_to_run(cfg: DictConfig, metrics: dict[str, Any]) -> None:
     """Log the numbers to the training run's own loggers; W&B resumes the same run id when it is known."""
-    _, train_cfg = module_from_checkpoint(cfg.ckpt_path, cfg.get("checkpoint_overrides"))
-    versions = logger_versions(cfg.ckpt_path)
+    checkpoint = read_checkpoint(cfg.ckpt_path)
+    train_cfg = checkpoint_config(checkpoint, cfg.get("checkpoint_overrides"))
+    versions = checkpoint.get(LOGGER_VERSIONS_KEY, {})
     loggers = []
     for name, logger_cfg in (train_cfg.get("logger") or {}).items():
         if logger_cfg is None:
