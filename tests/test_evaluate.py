@@ -124,6 +124,18 @@ def test_logs_to_the_runs_own_csv_logger(checkpoints) -> None:
     assert any("evaluate/fid" in path.read_text() for path in logged)
 
 
+def test_logs_to_the_same_wandb_run_offline(tmp_path) -> None:
+    output = tmp_path / "run"
+    overrides = ["experiment=dcgan", "logger=wandb", "trainer.max_epochs=1", "trainer.limit_train_batches=2"]
+    overrides += ["trainer.limit_val_batches=1", "metrics=none", "callbacks.model_checkpoint.monitor=null"]
+    overrides += ["test=false"]
+    train(compose_config(output, overrides))
+    evaluate(evaluate_config(output / "checkpoints" / "last.ckpt", "log_to_run=true"))
+    runs = sorted((output / "wandb").glob("offline-run-*"))
+    assert len(runs) == 2, runs  # training, then evaluation resuming it
+    assert len({run.name.rsplit("-", 1)[1] for run in runs}) == 1, "evaluation logged to another W&B run"
+
+
 def grid_size(path: Path) -> tuple[int, int]:
     with Image.open(path) as image:
         return image.size
