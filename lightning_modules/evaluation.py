@@ -206,7 +206,12 @@ def generated_metrics(
     device = module.device
     fingerprint = network_fingerprint(extractor.features)
     key = reference_key(
-        datamodule.cache_key, settings.reference_split, settings.reference_size, extractor.name, fingerprint
+        datamodule.cache_key,
+        settings.reference_split,
+        settings.reference_size,
+        settings.seed,
+        extractor.name,
+        fingerprint,
     )
     cache = ReferenceFeatures(cache_dir, key)
     real = real_features(split_dataset(datamodule, settings.reference_split), cache, extractor, settings, device)
@@ -280,7 +285,7 @@ def translation_metrics(
     fingerprint = network_fingerprint(extractor.features)
     results: dict[str, object] = {}
     for source, target in (("A", "B"), ("B", "A")):
-        key = reference_key(f"{datamodule.name}_{target}", "test", None, extractor.name, fingerprint)
+        key = reference_key(f"{datamodule.name}_{target}", "test", None, settings.seed, extractor.name, fingerprint)
         reference_settings = EvaluationSettings(**{**vars(settings), "reference_size": None})
         real = real_features(
             test_sets[target], ReferenceFeatures(cache_dir, key), extractor, reference_settings, module.device, target

@@ -29,9 +29,12 @@ def network_fingerprint(network: nn.Module) -> str:
     return digest.hexdigest()[:12]
 
 
-def reference_key(dataset: str, split: str, count: int | None, extractor_name: str, fingerprint: str) -> str:
-    """A file-system-safe cache key, e.g. `mnist_1x28x28-train-all-classifier-mnist_1x28x28-3f2a...`."""
-    raw = f"{dataset}-{split}-{'all' if count is None else count}-{extractor_name}-{fingerprint}"
+def reference_key(dataset: str, split: str, count: int | None, seed: int, extractor_name: str, fingerprint: str) -> str:
+    """A file-system-safe cache key, e.g. `mnist_1x28x28-train-all-seed0-classifier-mnist_1x28x28-3f2a...`.
+
+    The seed orders the reference images, and so picks the subset precision/recall compares with.
+    """
+    raw = f"{dataset}-{split}-{'all' if count is None else count}-seed{seed}-{extractor_name}-{fingerprint}"
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", raw)
 
 
