@@ -23,7 +23,7 @@ from lightning_modules.feature_metrics import (
     kernel_inception_distance,
 )
 from lightning_modules.flow import NormalizingFlow
-from lightning_modules.metrics import FeatureExtractor
+from lightning_modules.metrics import FeatureExtractor, blacken_nonfinite
 from lightning_modules.mode_coverage import mode_coverage
 from lightning_modules.precision_recall import knn_radii, precision_recall
 from lightning_modules.reference_features import (
@@ -91,12 +91,6 @@ def sample_batches(module: L.LightningModule, settings: EvaluationSettings, labe
                 images = module.sample(count, generator=generator, **condition)
             progress.update(count)
             yield images
-
-
-def finite(images: Tensor, counter: list[int]) -> Tensor:
-    """Images with NaN/inf pixels counted in `counter` and scored as black, so one cannot poison FID."""
-    counter[0] += int((~torch.isfinite(images)).flatten(1).any(dim=1).sum())
-    return torch.nan_to_num(images, nan=0.0, posinf=1.0, neginf=0.0).clamp(0, 1)
 
 
 def dataset_images(dataset: Dataset, batch_size: int, key: str | int = 0) -> Iterator[Tensor]:
@@ -237,10 +231,12 @@ def generated_features(
 ) -> tuple[Tensor, Tensor, Tensor | None, int]:
     """(features, logits, dataset-classifier logits or None, non-finite sample count) of generated images."""
     outputs: dict[str, list[Tensor]] = {"features": [], "logits": [], "class_logits": []}
-    nonfinite = [0]
+    nonfinite = 0
     with torch.inference_mode():
-        for images in sample_batches(module, settings, labels):
-            images = finite(images, nonfinite)
+        for samples in sample_batches(module, settings, labels):
+            images, count = blacken_nonfinite(samples)
+            nonfinite += count
+            images = images.clamp(0, 1)
             features, logits = extractor.features_and_logits(images)
             outputs["features"].append(features.float().cpu())
             outputs["logits"].append(logits.float().cpu())
@@ -250,7 +246,7 @@ def generated_features(
                 )
                 outputs["class_logits"].append(class_logits.float().cpu())
     class_logits = torch.cat(outputs["class_logits"]) if outputs["class_logits"] else None
-    return torch.cat(outputs["features"]), torch.cat(outputs["logits"]), class_logits, nonfinite[0]
+    return torch.cat(outputs["features"]), torch.cat(outputs["logits"]), class_logits, nonfinite
 
 
 def require_reference(count: int, settings: EvaluationSettings) -> None:

@@ -170,6 +170,15 @@ def real_images(batch: object) -> Tensor | None:
     return None
 
 
+def blacken_nonfinite(images: Tensor) -> tuple[Tensor, int]:
+    """(images with NaN/inf pixels made finite, how many images had any).
+
+    One NaN image would crash FID's matrix square root: it is counted and scored as black instead.
+    """
+    count = int((~torch.isfinite(images)).flatten(1).any(dim=1).sum())
+    return torch.nan_to_num(images, nan=0.0, posinf=1.0, neginf=0.0), count
+
+
 class GenerativeMetrics(Callback):
     """FID and Inception Score of `module.sample` against the real validation (and test) images.
 
@@ -224,10 +233,8 @@ class GenerativeMetrics(Callback):
         generator = torch.Generator().manual_seed(self.seed + trainer.global_rank)
         remaining, nonfinite = self.per_rank(trainer), 0
         while remaining > 0:
-            images = pl_module.sample(min(self.batch_size, remaining), generator=generator)
-            # A NaN image would crash the covariance's matrix square root; count it and score it as black.
-            nonfinite += int((~torch.isfinite(images)).flatten(1).any(dim=1).sum())
-            images = torch.nan_to_num(images, nan=0.0, posinf=1.0, neginf=0.0)
+            images, count = blacken_nonfinite(pl_module.sample(min(self.batch_size, remaining), generator=generator))
+            nonfinite += count
             fid.update(images, real=False)
             inception_score.update(images)
             remaining -= len(images)
