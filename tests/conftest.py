@@ -4,8 +4,9 @@ import os
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
+
+from lightning_modules import run
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
@@ -31,17 +32,10 @@ def session_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return cache
 
 
-def compose_config(output_dir: Path, overrides: list[str] | None = None, config_name: str = "train") -> DictConfig:
+def compose_config(output_dir: Path, overrides: list[str] | None = None) -> DictConfig:
     """The config `python train.py <overrides>` would run, writing under `output_dir`, logging to CSV, quiet."""
-    base = [
-        f"paths.output_dir={output_dir}",
-        "logger=csv",
-        "callbacks.progress_bar=null",
-        "trainer.enable_model_summary=false",
-    ]
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose(config_name=config_name, overrides=base + list(overrides or []))
-    return cfg
+    quiet = ["logger=csv", "callbacks.progress_bar=null", "trainer.enable_model_summary=false"]
+    return run.compose_config(quiet + list(overrides or []), output_dir)
 
 
 @pytest.fixture
