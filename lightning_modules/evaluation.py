@@ -8,7 +8,7 @@ flows. Real-image features are cached (see `reference_features`).
 
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import lightning as L
 import torch
@@ -196,7 +196,6 @@ def generated_metrics(
     cache_dir: str,
 ) -> dict[str, object]:
     """Metrics of `module.sample` against the reference split (GANs, VAEs, autoencoders, flows)."""
-    settings.check_sample_count()
     device = module.device
     fingerprint = network_fingerprint(extractor.features)
     key = reference_key(
@@ -282,13 +281,12 @@ def translation_metrics(
     results: dict[str, object] = {}
     for source, target in (("A", "B"), ("B", "A")):
         key = reference_key(f"{datamodule.name}_{target}", "test", None, settings.seed, extractor.name, fingerprint)
-        reference_settings = EvaluationSettings(**{**vars(settings), "reference_size": None})
-        real = real_features(
-            test_sets[target], ReferenceFeatures(cache_dir, key), extractor, reference_settings, module.device, target
-        )
+        cache = ReferenceFeatures(cache_dir, key)
+        every_image = replace(settings, reference_size=None)
+        real = real_features(test_sets[target], cache, extractor, every_image, module.device, target)
         fake, fake_logits = translated_features(module, test_sets[source], source, extractor, settings)
         direction = direction_settings(settings, len(real), len(fake))
-        radii = knn_radii(real[: len(fake)], settings.nearest_neighbours)
+        radii = cache.radii(real[: len(fake)], settings.nearest_neighbours)
         results[f"{source}_to_{target}"] = sample_quality(real, fake, fake_logits, radii, direction) | {
             "num_translated": len(fake),
             "kid_subset_size": direction.kid_subset_size,
@@ -310,4 +308,4 @@ def direction_settings(settings: EvaluationSettings, real_count: int, fake_count
     available = min(real_count, fake_count)
     if available < max(2, settings.is_splits, settings.nearest_neighbours + 1):
         raise TooFewSamplesError(f"only {available} test images to translate; the metrics need more")
-    return EvaluationSettings(**{**vars(settings), "kid_subset_size": min(settings.kid_subset_size, available)})
+    return replace(settings, kid_subset_size=min(settings.kid_subset_size, available))
