@@ -59,8 +59,14 @@ def module_from_checkpoint(
     path: str | Path, overrides: DictConfig | dict | None = None
 ) -> tuple[L.LightningModule, DictConfig]:
     """Rebuild a module from a checkpoint's own config (plus `overrides`) and load its weights."""
-    checkpoint = read_checkpoint(path)
-    cfg = checkpoint_config(checkpoint, overrides)
+    return build_module(read_checkpoint(path), path, overrides)
+
+
+def build_module(
+    checkpoint: dict[str, Any], path: str | Path, overrides: DictConfig | dict | None = None
+) -> tuple[L.LightningModule, DictConfig]:
+    """`module_from_checkpoint` for checkpoint contents already read from `path` (named in errors)."""
+    cfg = OmegaConf.merge(OmegaConf.create(checkpoint[CONFIG_KEY]), overrides or {})
     target = cfg.model.get("_target_")
     try:
         module = instantiate(cfg.model)
@@ -76,8 +82,3 @@ def module_from_checkpoint(
             f"{path}: its weights do not fit the model '{target}' its config builds now ({error})."
         ) from error
     return module.eval(), cfg
-
-
-def checkpoint_config(checkpoint: dict[str, Any], overrides: DictConfig | dict | None = None) -> DictConfig:
-    """The run's resolved config stored in `checkpoint`, with `overrides` merged in."""
-    return OmegaConf.merge(OmegaConf.create(checkpoint[CONFIG_KEY]), overrides or {})

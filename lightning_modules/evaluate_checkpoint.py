@@ -3,6 +3,7 @@
 import json
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +15,7 @@ from torch import Tensor
 from torchvision.utils import make_grid, save_image
 
 from lightning_modules.callbacks import sample_grid
-from lightning_modules.checkpoints import (
-    LOGGER_VERSIONS_KEY,
-    checkpoint_config,
-    module_from_checkpoint,
-    read_checkpoint,
-)
+from lightning_modules.checkpoints import LOGGER_VERSIONS_KEY, build_module, read_checkpoint
 from lightning_modules.cyclegan import CycleGAN
 from lightning_modules.evaluation import (
     EvaluationSettingError,
@@ -36,13 +32,24 @@ from lightning_modules.metrics import FeatureExtractor, classifier_feature_extra
 log = logging.getLogger(__name__)
 
 
-def load_run(cfg: DictConfig) -> tuple[L.LightningModule, DictConfig, L.LightningDataModule]:
-    """The module on its device, its training config (with `checkpoint_overrides`) and its datamodule."""
-    module, train_cfg = module_from_checkpoint(cfg.ckpt_path, cfg.get("checkpoint_overrides"))
+@dataclass
+class LoadedRun:
+    """What one read of a checkpoint gives: the module on its device, the training config (with
+    `checkpoint_overrides`), its datamodule, and the run ids of its loggers."""
+
+    module: L.LightningModule
+    config: DictConfig
+    datamodule: L.LightningDataModule
+    logger_versions: dict[str, str]
+
+
+def load_run(cfg: DictConfig) -> LoadedRun:
+    checkpoint = read_checkpoint(cfg.ckpt_path)
+    module, train_cfg = build_module(checkpoint, cfg.ckpt_path, cfg.get("checkpoint_overrides"))
     device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device)
     datamodule = instantiate(train_cfg.data)
     datamodule.prepare_data()  # a missing dataset fails here, naming its folder
-    return module.to(device), train_cfg, datamodule
+    return LoadedRun(module.to(device), train_cfg, datamodule, checkpoint.get(LOGGER_VERSIONS_KEY, {}))
 
 
 def feature_extractors(
@@ -83,9 +90,9 @@ def classifier_features(
     return classifier
 
 
-def measure(cfg: DictConfig, settings: EvaluationSettings) -> dict[str, Any]:
+def measure(cfg: DictConfig, settings: EvaluationSettings, run: LoadedRun) -> dict[str, Any]:
     """Every metric the checkpoint's family has."""
-    module, train_cfg, datamodule = load_run(cfg)
+    module, train_cfg, datamodule = run.module, run.config, run.datamodule
     extractor, classifier = feature_extractors(cfg, module, datamodule)
     if isinstance(module, CycleGAN):
         metrics = translation_metrics(module, datamodule, extractor, settings, cfg.cache_dir)
@@ -110,13 +117,14 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     settings = EvaluationSettings(**OmegaConf.to_container(cfg.evaluate, resolve=True))
     settings.check_sample_count()
     started = time.perf_counter()
-    report = measure(cfg, settings)
+    run = load_run(cfg)
+    report = measure(cfg, settings, run)
     report["seconds"] = round(time.perf_counter() - started, 2)
     path = output_path(cfg, "_evaluation.json")
     path.write_text(json.dumps(report, indent=2) + "\n")
     log.info("Evaluation written to %s", path)
     if cfg.log_to_run:
-        log_to_run(cfg, report["metrics"])
+        log_to_run(run, report["metrics"])
     return report
 
 
@@ -133,9 +141,9 @@ def output_path(cfg: DictConfig, suffix: str) -> Path:
 
 def write_samples(cfg: DictConfig) -> Path:
     """`make sample`: only the grid of `num_samples` images."""
-    module, _, datamodule = load_run(cfg)
+    run = load_run(cfg)
     path = output_path(cfg, "_samples.png")
-    write_grid(module, datamodule, cfg.grid_samples, path, list(cfg.temperatures))
+    write_grid(run.module, run.datamodule, cfg.grid_samples, path, list(cfg.temperatures))
     log.info("Samples written to %s", path)
     return path
 
@@ -189,17 +197,15 @@ def flat_scalars(metrics: dict[str, Any], prefix: str = "evaluate") -> dict[str,
     return flat
 
 
-def log_to_run(cfg: DictConfig, metrics: dict[str, Any]) -> None:
+def log_to_run(run: LoadedRun, metrics: dict[str, Any]) -> None:
     """Log the numbers to the training run's own loggers; W&B resumes the same run id when it is known."""
-    checkpoint = read_checkpoint(cfg.ckpt_path)
-    train_cfg = checkpoint_config(checkpoint, cfg.get("checkpoint_overrides"))
-    versions = checkpoint.get(LOGGER_VERSIONS_KEY, {})
     loggers = []
-    for name, logger_cfg in (train_cfg.get("logger") or {}).items():
+    for name, logger_cfg in (run.config.get("logger") or {}).items():
         if logger_cfg is None:
             continue
-        if name == "wandb" and "WandbLogger" in versions:
-            logger_cfg = OmegaConf.merge(logger_cfg, {"id": versions["WandbLogger"], "resume": "allow"})
+        if name == "wandb" and "WandbLogger" in run.logger_versions:
+            run_id = run.logger_versions["WandbLogger"]
+            logger_cfg = OmegaConf.merge(logger_cfg, {"id": run_id, "resume": "allow"})
         loggers.append(instantiate(logger_cfg))
     try:
         for logger in loggers:
