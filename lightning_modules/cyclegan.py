@@ -16,7 +16,6 @@ from typing import Any
 
 import lightning as L
 import torch
-import torch.nn.functional as F
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor, nn
 from torchmetrics.image.fid import FrechetInceptionDistance
@@ -56,7 +55,6 @@ class CycleGAN(L.LightningModule):
         n_epochs_decay: int = 100,
         gradient_clip_val: float | None = None,
         feature_extractor: Callable[[], FeatureExtractor] | FeatureExtractor | None = None,
-        feature_image_size: int | None = None,
         seed: int = 0,
     ) -> None:
         super().__init__()
@@ -246,16 +244,9 @@ class CycleGAN(L.LightningModule):
         self.write_translations(source, batch["name"], real, fake)
         if self.fid:
             # These fakes are domain `target` images; these reals are the reals of domain `source`.
-            self.fid[target].update(self.feature_input(fake), real=False)
-            self.fid[source].update(self.feature_input(real), real=True)
-
-    def feature_input(self, images: Tensor) -> Tensor:
-        """Images as the FID feature network takes them: float, resized if it needs a fixed size."""
-        size = self.hparams.feature_image_size
-        images = images.float().to(self.device)
-        if size is None or images.shape[-1] == size:
-            return images
-        return F.interpolate(images, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+            network_input = self.feature_extractor.network_input
+            self.fid[target].update(network_input(fake.to(self.device)), real=False)
+            self.fid[source].update(network_input(real.to(self.device)), real=True)
 
     def write_translations(self, source: str, names: list[str], real: Tensor, fake: Tensor) -> None:
         folder = self.translations_dir / f"{source}_to_{OTHER[source]}"

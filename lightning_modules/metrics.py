@@ -40,12 +40,17 @@ class FeatureExtractor:
     logits: nn.Module
     image_size: int | None = None
 
-    def features_and_logits(self, images: Tensor) -> tuple[Tensor, Tensor]:
-        """Both outputs for images in [0, 1], from one network pass, resized first if the network needs it."""
+    def network_input(self, images: Tensor) -> Tensor:
+        """Images in [0, 1] as float, resized when the network takes a fixed size."""
         images = images.float()
-        if self.image_size is not None and images.shape[-1] != self.image_size:
-            size = (self.image_size, self.image_size)
-            images = F.interpolate(images, size=size, mode="bilinear", antialias=True, align_corners=False)
+        if self.image_size is None or images.shape[-1] == self.image_size:
+            return images
+        size = (self.image_size, self.image_size)
+        return F.interpolate(images, size=size, mode="bilinear", antialias=True, align_corners=False)
+
+    def features_and_logits(self, images: Tensor) -> tuple[Tensor, Tensor]:
+        """Both outputs for images in [0, 1], from one network pass."""
+        images = self.network_input(images)
         return self.features(images), self.logits(images)
 
 

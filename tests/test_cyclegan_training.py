@@ -103,7 +103,7 @@ def test_fit_then_test_writes_every_translation_an_index_page_and_fid(tmp_path, 
     # A feature network with a fixed 16x16 input, like the 28x28 MNIST classifier: images are resized.
     features = nn.Sequential(nn.Flatten(), nn.Linear(3 * 16 * 16, 2))
     features.num_features = 2
-    module = tiny_module(feature_extractor=FeatureExtractor("tiny", features, features), feature_image_size=16)
+    module = tiny_module(feature_extractor=FeatureExtractor("tiny", features, features, image_size=16))
     run = trainer(tmp_path, max_epochs=1)
     run.fit(module, data)
     assert torch.isfinite(run.callback_metrics["val/cycle_l1"])
