@@ -111,7 +111,7 @@ class GAN(CheckpointedNoise, L.LightningModule):
             fake_logits = self.discriminator(fake, labels)
             loss = self.generator_loss(fake_logits)
             self.optimize(loss, "generator loss", optimizer)
-        # D(G(z)) just after D's step: how far D's win is from the equilibrium G is pushed towards.
+        # D(G(z)) after D's step, on the very fakes G learns from: G's view of how far D is ahead.
         return {"g_loss": loss.detach(), "d_fake_after": mean_discriminator_output(fake_logits, self.hparams.loss)}
 
     def optimize(self, loss: Tensor, name: str, optimizer: Any) -> None:

@@ -12,6 +12,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from lightning_modules.gan import GAN
 from lightning_modules.losses import mean_discriminator_output
 from lightning_modules.networks.dcgan import DCGANDiscriminator, DCGANGenerator
+from tests.test_cyclegan_training import tiny_module as tiny_cyclegan
 
 IMAGES = torch.rand(8, 1, 16, 16, generator=torch.Generator().manual_seed(0))
 
@@ -83,10 +84,21 @@ def test_val_d_loss_equals_train_d_loss_on_the_same_batch_and_weights_and_leaves
         assert torch.equal(value, buffers[name]), f"validation changed buffer {name}"
 
 
-def test_gradient_clipping_under_16_mixed_acts_on_unscaled_gradients():
+def tiny_cyclegan_and_loader(clip: float) -> tuple[L.LightningModule, DataLoader]:
+    images = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    pairs = [{"A": image, "B": image.flip(-1)} for image in images]
+    return tiny_cyclegan(gradient_clip_val=clip), DataLoader(pairs, batch_size=2)
+
+
+def tiny_gan_and_loader(clip: float) -> tuple[L.LightningModule, DataLoader]:
+    return tiny_gan(gradient_clip_val=clip), one_batch_loader()
+
+
+@pytest.mark.parametrize("build", [tiny_gan_and_loader, pytest.param(tiny_cyclegan_and_loader, marks=pytest.mark.slow)])
+def test_gradient_clipping_under_16_mixed_acts_on_unscaled_gradients(build):
     """A loss scale of 2^10 must not shrink the clip: the gradient the optimizer applies has norm clip."""
     clip = 1e-3
-    module = tiny_gan(gradient_clip_val=clip)
+    module, loader = build(clip)
     applied_norms = []
 
     def record_norm(optimizer, args, kwargs):
@@ -100,6 +112,6 @@ def test_gradient_clipping_under_16_mixed_acts_on_unscaled_gradients():
 
     amp = MixedPrecision("16-mixed", "cpu", scaler=torch.amp.GradScaler("cpu", init_scale=2.0**10))
     trainer = quiet_trainer(max_steps=2, limit_val_batches=0, plugins=[amp], callbacks=[RecordAppliedGradients()])
-    trainer.fit(module, one_batch_loader())
+    trainer.fit(module, loader)
     assert len(applied_norms) == 2  # one discriminator step, one generator step
     assert applied_norms == pytest.approx([clip, clip], rel=1e-3)
