@@ -32,22 +32,31 @@ def read_series(path: Path, names: tuple[str, ...]) -> dict[str, tuple[list[int]
 
 
 def plot(series: dict[str, tuple[list[int], list[float]]], phases: list[tuple[int, int, str]], out: Path) -> None:
-    figure, (outputs, fid) = plt.subplots(2, 1, figsize=(7, 4.6), sharex=True, height_ratios=(3, 2))
+    figure, (outputs, fid) = plt.subplots(2, 1, figsize=(7, 5), sharex=True, height_ratios=(3, 2))
     outputs.plot(*series["train/d_real"], label="D(x), real batch", color="tab:blue")
     outputs.plot(*series["train/d_fake"], label="D(G(z)), fake batch", color="tab:red")
     outputs.axhline(0.5, color="grey", linestyle=":", linewidth=1)
     outputs.text(series["train/d_real"][0][-1], 0.52, "equilibrium 1/2", ha="right", va="bottom", color="grey")
     outputs.set_ylim(0, 1)
     outputs.set_ylabel("discriminator output")
-    outputs.legend(loc="center right", frameon=False)
+    outputs.legend(loc="center left", frameon=False)
     fid.plot(*series["val/fid"], marker="o", color="black")
-    fid.set_yscale("log")
+    fid.set_ylim(bottom=0)
     fid.set_ylabel("val FID (classifier)")
     fid.set_xlabel("training batches")
     for index, (start, end, words) in enumerate(phases):
         for axis in (outputs, fid):
             axis.axvspan(start, end, color="0.9" if index % 2 == 0 else "0.97", zorder=0)
-        outputs.text((start + end) / 2, 0.97, words, ha="center", va="top", fontsize=8, wrap=True)
+        # Above the plot, in data x and axes y, so the words never hide a curve.
+        outputs.text(
+            (start + end) / 2,
+            1.03,
+            words,
+            ha="center",
+            va="bottom",
+            fontsize=8,
+            transform=outputs.get_xaxis_transform(),
+        )
     for _, end, _ in phases[:-1]:
         for axis in (outputs, fid):
             axis.axvline(end, color="0.6", linewidth=0.8)
