@@ -102,6 +102,11 @@ def read_config(run_dir: Path) -> dict[str, Any]:
     return {}
 
 
+def is_path_setting(value: Any) -> bool:
+    """An unresolved setting built from `paths` (a run's folder, the data root): where, not what."""
+    return isinstance(value, str) and "${paths." in value
+
+
 def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
     """{'model': {'lr': 1}} -> {'model.lr': 1}; lists stay whole values."""
     if not isinstance(tree, dict):

@@ -73,11 +73,14 @@ def test_sweep_file_is_a_valid_wandb_sweep_of_its_experiment(model):
 
 
 @pytest.mark.parametrize("model", MODELS)
-def test_sweep_metric_is_the_one_the_experiment_checkpoints_on(model):
+def test_sweep_metric_is_the_best_value_of_what_the_experiment_checkpoints_on(model):
     # ModelCheckpoint fails a run whose monitored metric is never logged, so this is a metric the
-    # model really logs, and the sweep optimises what the checkpoints keep.
+    # model really logs; the sweep ranks runs by its best value, the one the kept checkpoint has.
     cfg = compose_config(Path("unused"), [f"experiment={model}"])
-    assert sweep_of(model)["metric"]["name"] == cfg.callbacks.model_checkpoint.monitor
+    monitor = cfg.callbacks.model_checkpoint.monitor
+    assert sweep_of(model)["metric"]["name"] == f"{monitor}_best"
+    assert cfg.callbacks.best_metric.monitor == monitor
+    assert sweep_of(model)["metric"]["goal"] == {"min": "minimize", "max": "maximize"}[cfg.callbacks.best_metric.mode]
 
 
 @pytest.mark.parametrize("model", MODELS)
