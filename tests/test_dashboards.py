@@ -223,6 +223,8 @@ def test_resume_by_folder_goes_on_from_last_ckpt_in_the_same_wandb_run(tmp_path,
     with open(output / "csv" / "version_1" / "metrics.csv", newline="") as file:
         steps = [int(row["step"]) for row in csv.DictReader(file)]
     assert min(steps) >= 3, "the resumed leg started again from step 0"
+    with pytest.raises(ResumeError, match=r"differs from the run's in model.decoder.latent_dim, model.encoder.latent"):
+        train(compose_config(output, [*TINY_VAE, "model.encoder.latent_dim=5", f"resume={output}"]))
 
 
 def test_resume_needs_a_folder_with_last_ckpt(tmp_path):
