@@ -12,11 +12,12 @@ from omegaconf import DictConfig
 from datamodules.errors import BadImageError, DatasetNotFoundError
 from lightning_modules.guards import NonFiniteLossError
 from lightning_modules.metrics import InceptionUnavailableError
+from lightning_modules.resume import ResumeError
 from lightning_modules.run import train
 
 log = logging.getLogger(__name__)
 # Errors whose message says all a user needs: print it, not a traceback.
-USER_ERRORS = (DatasetNotFoundError, BadImageError, NonFiniteLossError, InceptionUnavailableError)
+USER_ERRORS = (DatasetNotFoundError, BadImageError, NonFiniteLossError, InceptionUnavailableError, ResumeError)
 
 
 def in_multirun() -> bool:
