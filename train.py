@@ -11,10 +11,13 @@ from omegaconf import DictConfig
 
 from datamodules.errors import BadImageError, DatasetNotFoundError
 from lightning_modules.guards import NonFiniteLossError
+from lightning_modules.interruption import RunInterruptedError
 from lightning_modules.metrics import InceptionUnavailableError
 from lightning_modules.run import train
 
 log = logging.getLogger(__name__)
+# Writes to the run's train.log only (conf/hydra/default.yaml): why a run stopped stays beside its outputs.
+run_log = logging.getLogger("run_log")
 # Errors whose message says all a user needs: print it, not a traceback.
 USER_ERRORS = (DatasetNotFoundError, BadImageError, NonFiniteLossError, InceptionUnavailableError)
 
@@ -38,17 +41,31 @@ def optimized_value(cfg: DictConfig, metrics: dict[str, float]) -> float | None:
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
     try:
-        return optimized_value(cfg, train(cfg))
+        return optimized_value(cfg, train(cfg, command_line_overrides()))
+    except KeyboardInterrupt:  # Ctrl-C before training started: nothing to save
+        run_log.error("Stopped by Ctrl-C before training started")
+        print("\nStopped by Ctrl-C before training started; nothing to save.", file=sys.stderr)
+        sys.exit(130)
     except Exception as error:
         if in_multirun():
             # Raise to the sweeper, which records this trial as failed and goes on with the next;
             # the traceback stays in this trial's own train.log.
             log.exception("This trial failed")
             raise
+        if isinstance(error, RunInterruptedError):
+            run_log.error("%s", error)
+            print(error, file=sys.stderr)
+            sys.exit(error.exit_code)
+        run_log.error("Run failed: %s", error, exc_info=error)
         if isinstance(error, USER_ERRORS):
             print(f"error: {error}", file=sys.stderr)
             sys.exit(1)
         raise
+
+
+def command_line_overrides() -> list[str]:
+    """The overrides this run was started with (what a resume command repeats)."""
+    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
 
 
 if __name__ == "__main__":

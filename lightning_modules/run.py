@@ -13,6 +13,7 @@ from lightning.pytorch.loggers import Logger
 from omegaconf import DictConfig, OmegaConf
 
 from lightning_modules.checkpoints import ConfigInCheckpoint
+from lightning_modules.interruption import InterruptionCheckpoint
 from lightning_modules.loggers import finish_loggers, git_commit
 
 log = logging.getLogger(__name__)
@@ -54,14 +55,19 @@ def float_metrics(trainer: L.Trainer) -> dict[str, float]:
     return {name: float(value) for name, value in trainer.callback_metrics.items()}
 
 
-def train(cfg: DictConfig) -> dict[str, float]:
-    """Fit (and test) the configured model; returns the final metrics."""
+def train(cfg: DictConfig, overrides: list[str] | None = None) -> dict[str, float]:
+    """Fit (and test) the configured model; returns the final metrics.
+
+    SIGTERM or Ctrl-C saves the step in progress and raises `RunInterruptedError`, whose message resumes
+    the run from `overrides` (the command line's, which `train.py` passes).
+    """
     L.seed_everything(cfg.seed, workers=True)
     torch.set_float32_matmul_precision(cfg.matmul_precision)
     datamodule = instantiate(cfg.data)
     datamodule.prepare_data()  # a missing dataset fails here, in seconds, before anything else is built
     module = instantiate(cfg.model)
-    callbacks: list[Callback] = [*instantiate_all(cfg.callbacks), ConfigInCheckpoint(cfg)]
+    interruption = InterruptionCheckpoint(Path(cfg.paths.output_dir) / "checkpoints")
+    callbacks: list[Callback] = [*instantiate_all(cfg.callbacks), ConfigInCheckpoint(cfg), interruption]
     # metrics=none leaves an empty group, or only the keys a debug preset sets (debug=fdr adds
     # metrics.num_samples): no `_target_`, no metrics callback.
     if cfg.get("metrics") and "_target_" in cfg.metrics:
@@ -75,8 +81,11 @@ def train(cfg: DictConfig) -> dict[str, float]:
         if cfg.test:
             trainer.test(module, datamodule, ckpt_path=best_checkpoint(trainer))
             metrics |= float_metrics(trainer)
-    except BaseException:
+    except BaseException as error:
         finish_loggers(loggers, exit_code=1)  # W&B shows the run as failed, so sweeps and dashboards see it
+        interrupted = interruption.error(overrides if overrides is not None else [f"experiment={cfg.task_name}"])
+        if interrupted is not None:
+            raise interrupted from error
         raise
     finish_loggers(loggers)
     return metrics
