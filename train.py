@@ -3,6 +3,7 @@
 import logging
 import math
 import sys
+from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -14,12 +15,13 @@ from lightning_modules.guards import NonFiniteLossError
 from lightning_modules.interruption import RunInterruptedError
 from lightning_modules.metrics import InceptionUnavailableError
 from lightning_modules.run import train
+from lightning_modules.settings import SettingError
 
 log = logging.getLogger(__name__)
 # Writes to the run's train.log only (conf/hydra/default.yaml): why a run stopped stays beside its outputs.
 run_log = logging.getLogger("run_log")
 # Errors whose message says all a user needs: print it, not a traceback.
-USER_ERRORS = (DatasetNotFoundError, BadImageError, NonFiniteLossError, InceptionUnavailableError)
+USER_ERRORS = (DatasetNotFoundError, BadImageError, NonFiniteLossError, InceptionUnavailableError, SettingError)
 
 
 def in_multirun() -> bool:
@@ -41,6 +43,7 @@ def optimized_value(cfg: DictConfig, metrics: dict[str, float]) -> float | None:
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
     try:
+        check_experiment_chosen()
         return optimized_value(cfg, train(cfg, command_line_overrides()))
     except KeyboardInterrupt:  # Ctrl-C before training started: nothing to save
         run_log.error("Stopped by Ctrl-C before training started")
@@ -61,6 +64,17 @@ def main(cfg: DictConfig) -> float | None:
             print(f"error: {error}", file=sys.stderr)
             sys.exit(1)
         raise
+
+
+def check_experiment_chosen() -> None:
+    if HydraConfig.initialized() and HydraConfig.get().runtime.choices.get("experiment") in (None, "null"):
+        available = ", ".join(
+            sorted(path.stem for path in (Path(__file__).parent / "conf" / "experiment").glob("*.yaml"))
+        )
+        raise SettingError(
+            f"say which model to train: python train.py experiment=<name> (make train MODEL=<name>). "
+            f"Available: {available}"
+        )
 
 
 def command_line_overrides() -> list[str]:

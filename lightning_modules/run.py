@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from lightning_modules.checkpoints import ConfigInCheckpoint
 from lightning_modules.interruption import InterruptionCheckpoint
 from lightning_modules.loggers import finish_loggers, git_commit
+from lightning_modules.settings import check_settings
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,7 @@ def train(cfg: DictConfig, overrides: list[str] | None = None) -> dict[str, floa
     SIGTERM or Ctrl-C saves the step in progress and raises `RunInterruptedError`, whose message resumes
     the run from `overrides` (the command line's, which `train.py` passes).
     """
+    check_settings(cfg)
     L.seed_everything(cfg.seed, workers=True)
     torch.set_float32_matmul_precision(cfg.matmul_precision)
     datamodule = instantiate(cfg.data)
