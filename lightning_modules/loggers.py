@@ -17,6 +17,9 @@ if TYPE_CHECKING:  # Lightning is imported where a logger is built: `make sweep`
 
 log = logging.getLogger(__name__)
 DEFAULT_WANDB_HOST = "https://api.wandb.ai"
+# Seconds an online start may take before the run goes offline (wandb's own default is 90, and a
+# server that accepts connections but never answers held runs for about 110 s). WANDB_INIT_TIMEOUT wins.
+WANDB_INIT_TIMEOUT = 20.0
 
 
 def wandb_credentials_present(host: str) -> bool:
@@ -76,13 +79,33 @@ def wandb_logger(
     os.environ["WANDB_MODE"] = mode  # child DDP processes and wandb itself read the same decision
     log.info("W&B logging %s: %s", mode, reason)
     Path(save_dir).mkdir(parents=True, exist_ok=True)
-    return WandbLogger(
-        save_dir=save_dir,
-        offline=mode == "offline",
-        tags=run_tags(tags, sweep_id, git_commit()),
-        group=run_group(group, sweep_id),
-        **kwargs,
+    settings = dict(
+        save_dir=save_dir, tags=run_tags(tags, sweep_id, git_commit()), group=run_group(group, sweep_id), **kwargs
     )
+    if mode != "online":
+        # mode= too: in a process whose wandb already started online once (a sweep), `offline` alone is not enough
+        return WandbLogger(offline=mode == "offline", mode=mode, **settings)
+    return online_or_offline_logger(settings)
+
+
+def online_or_offline_logger(settings: dict[str, Any]) -> WandbLogger:
+    """Start the W&B run now, so a server that refuses the key or never answers sends the run
+    offline with one line saying why, instead of failing or stalling it at its first log."""
+    import wandb
+    from lightning.pytorch.loggers import WandbLogger
+
+    timeout = (
+        {} if os.environ.get("WANDB_INIT_TIMEOUT") else {"settings": wandb.Settings(init_timeout=WANDB_INIT_TIMEOUT)}
+    )
+    logger = WandbLogger(**settings, **timeout)
+    try:
+        logger.experiment  # noqa: B018 - starts the run (rank zero only)
+        return logger
+    except wandb.errors.Error as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    os.environ["WANDB_MODE"] = "offline"
+    log.warning("W&B could not start online (%s); logging offline instead, upload later with wandb sync", reason)
+    return WandbLogger(offline=True, mode="offline", **settings)
 
 
 def finish_loggers(loggers: list[Logger], exit_code: int = 0) -> None:
