@@ -42,6 +42,7 @@ def optimized_value(cfg: DictConfig, metrics: dict[str, float]) -> float | None:
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
+    say_where_relative_paths_go(cfg)
     try:
         check_experiment_chosen()
         return optimized_value(cfg, train(cfg, command_line_overrides()))
@@ -64,6 +65,21 @@ def main(cfg: DictConfig) -> float | None:
             print(f"error: {error}", file=sys.stderr)
             sys.exit(1)
         raise
+
+
+def say_where_relative_paths_go(cfg: DictConfig) -> None:
+    """Started outside the repository, relative data, output and cache folders land in the current
+    directory: say so once, so nothing appears there unannounced."""
+    if Path.cwd().resolve() == Path(__file__).resolve().parent:
+        return
+    keys = {"data (DATA_ROOT)": "data_dir", "outputs (paths.log_dir)": "log_dir", "caches": "cache_dir"}
+    relative = [
+        f"{name} in {Path(cfg.paths[key]).resolve()}"
+        for name, key in keys.items()
+        if not Path(cfg.paths[key]).is_absolute()
+    ]
+    if relative:
+        log.warning("Running outside %s: %s", Path(__file__).resolve().parent, ", ".join(relative))
 
 
 def check_experiment_chosen() -> None:

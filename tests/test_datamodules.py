@@ -31,6 +31,12 @@ def test_missing_dataset_names_the_path_within_seconds(tmp_path):
     assert time.monotonic() - start < 10
 
 
+def test_a_failed_download_leaves_no_folders_behind(tmp_path):
+    with pytest.raises(DatasetNotFoundError):
+        TorchvisionDataModule("mnist", root=str(tmp_path / "nowhere" / "data")).prepare_data()
+    assert not (tmp_path / "nowhere").exists()
+
+
 def test_unknown_dataset_lists_the_choices():
     with pytest.raises(ValueError, match="Unknown dataset 'mnsit'. Available: mnist, fashion_mnist, cifar10"):
         TorchvisionDataModule("mnsit")

@@ -1,5 +1,6 @@
 """Settings that cannot work stop at start-up with one line naming the key; metrics=none picks a loss monitor."""
 
+import os
 import subprocess
 import sys
 
@@ -59,3 +60,16 @@ def test_the_cli_prints_one_line_and_writes_it_to_the_run_log(tmp_path, argument
     assert result.stderr.strip().startswith(message) and len(result.stderr.strip().splitlines()) == 1, result.stderr
     (run_log,) = tmp_path.rglob("train.log")
     assert message.removeprefix("error: ") in run_log.read_text()
+
+
+@pytest.mark.slow
+def test_started_elsewhere_it_says_where_folders_go_and_a_missing_dataset_leaves_none(tmp_path):
+    command = [sys.executable, str(ROOT / "train.py"), "experiment=dcgan", "logger=csv"]
+    env = {**os.environ, "DATA_ROOT": "nowhere", "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 1
+    assert f"Running outside {ROOT}: data (DATA_ROOT) in {tmp_path / 'nowhere'}" in result.stdout
+    assert result.stderr.strip().splitlines()[-1].startswith("error: mnist not found under nowhere/MNIST/raw")
+    assert len([line for line in result.stderr.splitlines() if line.startswith("error:")]) == 1
+    assert "\n" not in result.stderr.split("error: ", 1)[1].strip(), "the error is one line"
+    assert not (tmp_path / "nowhere").exists()
