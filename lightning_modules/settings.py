@@ -45,7 +45,7 @@ def monitor_without_sample_metrics(cfg: DictConfig) -> None:
     Families name theirs in `monitor_without_sample_metrics` ((metric, mode)); one without it is
     refused here rather than after a whole epoch, when the checkpoint callback finds no metric.
     """
-    checkpoint = cfg.get("callbacks", {}).get("model_checkpoint") or {}
+    checkpoint = (cfg.get("callbacks") or {}).get("model_checkpoint") or {}
     monitor = checkpoint.get("monitor")
     metrics_on = bool(cfg.get("metrics")) and "_target_" in cfg.metrics
     if metrics_on or monitor not in SAMPLE_METRICS:

@@ -25,7 +25,7 @@ def test_a_sample_count_that_is_not_a_positive_whole_number_is_named(value):
 
 def test_make_evaluate_n_abc_prints_one_line(tmp_path):
     command = [sys.executable, "evaluate.py", f"ckpt_path={tmp_path / 'last.ckpt'}", "evaluate.num_samples=abc"]
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
         "error: evaluate.num_samples=abc must be a positive whole number (make evaluate N=10000 sets it)"

@@ -55,18 +55,28 @@ def test_a_gan_trains_with_metrics_none_and_keeps_its_best_checkpoint(make_confi
 )
 def test_the_cli_prints_one_line_and_writes_it_to_the_run_log(tmp_path, arguments, message):
     command = [sys.executable, "train.py", *arguments, "logger=csv", f"paths.log_dir={tmp_path}"]
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 1
     assert result.stderr.strip().startswith(message) and len(result.stderr.strip().splitlines()) == 1, result.stderr
     (run_log,) = tmp_path.rglob("train.log")
     assert message.removeprefix("error: ") in run_log.read_text()
 
 
+def test_an_unexpected_error_leaves_its_traceback_in_the_run_log(tmp_path):
+    command = [sys.executable, "train.py", "experiment=dcgan", "logger=csv", "data.val_fraction=2"]
+    result = subprocess.run(
+        [*command, f"paths.log_dir={tmp_path}"], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode != 0
+    (run_log,) = tmp_path.rglob("train.log")
+    assert "Traceback" in run_log.read_text() and "val_fraction must be in (0, 1), got 2" in run_log.read_text()
+
+
 @pytest.mark.slow
 def test_started_elsewhere_it_says_where_folders_go_and_a_missing_dataset_leaves_none(tmp_path):
     command = [sys.executable, str(ROOT / "train.py"), "experiment=dcgan", "logger=csv"]
     env = {**os.environ, "DATA_ROOT": "nowhere", "PYTHONPATH": str(ROOT)}
-    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120, env=env)
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
     assert result.returncode == 1
     assert f"Running outside {ROOT}: data (DATA_ROOT) in {tmp_path / 'nowhere'}" in result.stdout
     assert result.stderr.strip().splitlines()[-1].startswith("error: mnist not found under nowhere/MNIST/raw")
