@@ -81,7 +81,8 @@ class InterruptionCheckpoint(Callback):
         self.wandb_run_id = next(
             (str(logger.version) for logger in trainer.loggers if isinstance(logger, WandbLogger)), None
         )
-        if isinstance(exception, SIGTERMException) and trainer.state.fn == TrainerFn.FITTING:
+        # Before the first step (a signal while the metrics classifier trains, say) there is nothing to keep.
+        if isinstance(exception, SIGTERMException) and trainer.state.fn == TrainerFn.FITTING and trainer.global_step:
             trainer.save_checkpoint(self.checkpoint_path)
             self.saved = True
 
