@@ -79,16 +79,16 @@ def wandb_logger(
     os.environ["WANDB_MODE"] = mode  # child DDP processes and wandb itself read the same decision
     log.info("W&B logging %s: %s", mode, reason)
     Path(save_dir).mkdir(parents=True, exist_ok=True)
-    settings = dict(
+    init_arguments = dict(
         save_dir=save_dir, tags=run_tags(tags, sweep_id, git_commit()), group=run_group(group, sweep_id), **kwargs
     )
     if mode != "online":
         # mode= too: in a process whose wandb already started online once (a sweep), `offline` alone is not enough
-        return WandbLogger(offline=mode == "offline", mode=mode, **settings)
-    return online_or_offline_logger(settings)
+        return WandbLogger(offline=mode == "offline", mode=mode, **init_arguments)
+    return online_or_offline_logger(init_arguments)
 
 
-def online_or_offline_logger(settings: dict[str, Any]) -> WandbLogger:
+def online_or_offline_logger(init_arguments: dict[str, Any]) -> WandbLogger:
     """Start the W&B run now, so a server that refuses the key or never answers sends the run
     offline with one line saying why, instead of failing or stalling it at its first log."""
     import wandb
@@ -97,7 +97,7 @@ def online_or_offline_logger(settings: dict[str, Any]) -> WandbLogger:
     timeout = (
         {} if os.environ.get("WANDB_INIT_TIMEOUT") else {"settings": wandb.Settings(init_timeout=WANDB_INIT_TIMEOUT)}
     )
-    logger = WandbLogger(**settings, **timeout)
+    logger = WandbLogger(**init_arguments, **timeout)
     try:
         logger.experiment  # noqa: B018 - starts the run (rank zero only)
         return logger
@@ -105,7 +105,7 @@ def online_or_offline_logger(settings: dict[str, Any]) -> WandbLogger:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
     os.environ["WANDB_MODE"] = "offline"
     log.warning("W&B could not start online (%s); logging offline instead, upload later with wandb sync", reason)
-    return WandbLogger(offline=True, mode="offline", **settings)
+    return WandbLogger(offline=True, mode="offline", **init_arguments)
 
 
 def finish_loggers(loggers: list[Logger], exit_code: int = 0) -> None:
