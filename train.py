@@ -45,7 +45,7 @@ def main(cfg: DictConfig) -> float | None:
     say_where_relative_paths_go(cfg)
     try:
         check_experiment_chosen()
-        return optimized_value(cfg, train(cfg, command_line_overrides()))
+        return optimized_value(cfg, train(cfg))
     except KeyboardInterrupt:  # Ctrl-C before training started: nothing to save
         run_log.error("Stopped by Ctrl-C before training started")
         print("\nStopped by Ctrl-C before training started; nothing to save.", file=sys.stderr)
@@ -91,11 +91,6 @@ def check_experiment_chosen() -> None:
             f"say which model to train: python train.py experiment=<name> (make train MODEL=<name>). "
             f"Available: {available}"
         )
-
-
-def command_line_overrides() -> list[str]:
-    """The overrides this run was started with (what a resume command repeats)."""
-    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
 
 
 if __name__ == "__main__":

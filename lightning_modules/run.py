@@ -7,6 +7,7 @@ from typing import Any
 import lightning as L
 import torch
 from hydra import compose, initialize_config_dir
+from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import Logger
@@ -56,11 +57,19 @@ def float_metrics(trainer: L.Trainer) -> dict[str, float]:
     return {name: float(value) for name, value in trainer.callback_metrics.items()}
 
 
-def train(cfg: DictConfig, overrides: list[str] | None = None) -> dict[str, float]:
+def command_line_overrides(cfg: DictConfig) -> list[str]:
+    """The overrides this run was started with (what a resume command repeats); outside Hydra's app
+    (tests, notebooks) only the experiment."""
+    if HydraConfig.initialized():
+        return list(HydraConfig.get().overrides.task)
+    return [f"experiment={cfg.task_name}"]
+
+
+def train(cfg: DictConfig) -> dict[str, float]:
     """Fit (and test) the configured model; returns the final metrics.
 
-    SIGTERM or Ctrl-C saves the step in progress and raises `RunInterruptedError`, whose message resumes
-    the run from `overrides` (the command line's, which `train.py` passes).
+    SIGTERM or Ctrl-C saves the step in progress and raises `RunInterruptedError`, whose message
+    says how to resume.
     """
     check_settings(cfg)
     L.seed_everything(cfg.seed, workers=True)
@@ -85,7 +94,7 @@ def train(cfg: DictConfig, overrides: list[str] | None = None) -> dict[str, floa
             metrics |= float_metrics(trainer)
     except BaseException as error:
         finish_loggers(loggers, exit_code=1)  # W&B shows the run as failed, so sweeps and dashboards see it
-        interrupted = interruption.error(overrides if overrides is not None else [f"experiment={cfg.task_name}"])
+        interrupted = interruption.error(command_line_overrides(cfg))
         if interrupted is not None:
             raise interrupted from error
         raise
