@@ -135,6 +135,8 @@ def check_outputs(cfg: DictConfig) -> None:
     count = cfg.grid_samples
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:
         raise EvaluationSettingError(f"grid_samples={count} must be a positive whole number (make sample N=64 sets it)")
+    if not cfg.get("output_dir") and not Path(cfg.ckpt_path).parent.is_dir():
+        return  # no checkpoint can be there: reading it fails next, naming it (and no folder is made)
     folder = output_path(cfg, "").parent
     try:
         tempfile.TemporaryFile(dir=folder).close()
