@@ -2,6 +2,7 @@
 
 import json
 import logging
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,6 +119,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     """Measure the checkpoint, write `<checkpoint stem>_evaluation.json` beside it and log when asked."""
     settings = EvaluationSettings(**OmegaConf.to_container(cfg.evaluate, resolve=True))
     settings.check_sample_count()
+    check_outputs(cfg)
     started = time.perf_counter()
     run = load_run(cfg)
     report = measure(cfg, settings, run)
@@ -135,11 +137,33 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     return report
 
 
+def check_outputs(cfg: DictConfig) -> None:
+    """Fail before measuring anything when the grid size is not a number or the results cannot be written."""
+    count = cfg.grid_samples
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise EvaluationSettingError(f"grid_samples={count} must be a positive whole number (make sample N=64 sets it)")
+    if not cfg.get("output_dir") and not Path(cfg.ckpt_path).parent.is_dir():
+        return  # no checkpoint can be there: reading it fails next, naming it (and no folder is made)
+    folder = output_path(cfg, "").parent
+    try:
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as error:
+        raise EvaluationSettingError(
+            f"Cannot write the results to {folder} ({error.strerror}); write them elsewhere with "
+            "output_dir=<folder> (make evaluate CKPT=... ARGS='output_dir=<folder>')"
+        ) from error
+
+
 def output_path(cfg: DictConfig, suffix: str) -> Path:
     """`<folder>/<checkpoint stem><suffix>`: outputs go next to the checkpoint unless `output_dir` is set."""
     checkpoint = Path(cfg.ckpt_path)
     folder = Path(cfg.output_dir) if cfg.get("output_dir") else checkpoint.parent
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise EvaluationSettingError(
+            f"Cannot create {folder} ({error.strerror}); write the results elsewhere with output_dir=<folder>"
+        ) from error
     return folder / f"{checkpoint.stem}{suffix}"
 
 
@@ -148,6 +172,7 @@ def output_path(cfg: DictConfig, suffix: str) -> Path:
 
 def write_samples(cfg: DictConfig) -> Path:
     """`make sample`: only the grid of `num_samples` images."""
+    check_outputs(cfg)
     run = load_run(cfg)
     path = output_path(cfg, "_samples.png")
     write_grid(run.module, run.datamodule, cfg.grid_samples, path, list(cfg.temperatures))

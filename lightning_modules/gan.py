@@ -20,6 +20,10 @@ from lightning_modules.optimizers import OptimizerFactory, checked_optimizer_fac
 class GAN(CheckpointedNoise, L.LightningModule):
     """Unconditional or class-conditional GAN; conditional when the generator has `num_classes`."""
 
+    # Checkpoints follow this without FID (metrics=none): a discriminator that separates held-out
+    # real images from samples less well (a higher loss) is facing the better generator.
+    monitor_without_sample_metrics = ("val/d_loss", "max")
+
     def __init__(
         self,
         generator: nn.Module,

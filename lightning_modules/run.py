@@ -7,6 +7,7 @@ from typing import Any
 import lightning as L
 import torch
 from hydra import compose, initialize_config_dir
+from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import Logger
@@ -14,8 +15,10 @@ from omegaconf import DictConfig, OmegaConf
 
 from lightning_modules.checkpoints import ConfigInCheckpoint
 from lightning_modules.compare import is_path_setting
+from lightning_modules.interruption import InterruptionCheckpoint
 from lightning_modules.loggers import finish_loggers, git_commit
 from lightning_modules.resume import resumed
+from lightning_modules.settings import check_settings
 
 log = logging.getLogger(__name__)
 
@@ -76,15 +79,29 @@ def float_metrics(trainer: L.Trainer) -> dict[str, float]:
     return {name: float(value) for name, value in trainer.callback_metrics.items()}
 
 
+def command_line_overrides(cfg: DictConfig) -> list[str]:
+    """The overrides this run was started with (what a resume command repeats); outside Hydra's app
+    (tests, notebooks) only the experiment."""
+    if HydraConfig.initialized():
+        return list(HydraConfig.get().overrides.task)
+    return [f"experiment={cfg.task_name}"]
+
+
 def train(cfg: DictConfig) -> dict[str, float]:
-    """Fit (and test) the configured model; returns the final metrics."""
+    """Fit (and test) the configured model; returns the final metrics.
+
+    SIGTERM or Ctrl-C saves the step in progress and raises `RunInterruptedError`, whose message
+    says how to resume.
+    """
     cfg = resumed(cfg)
+    check_settings(cfg)
     L.seed_everything(cfg.seed, workers=True)
     torch.set_float32_matmul_precision(cfg.matmul_precision)
     datamodule = instantiate(cfg.data)
     datamodule.prepare_data()  # a missing dataset fails here, in seconds, before anything else is built
     module = instantiate(cfg.model)
-    callbacks: list[Callback] = [*instantiate_all(cfg.callbacks), ConfigInCheckpoint(cfg)]
+    interruption = InterruptionCheckpoint(Path(cfg.paths.output_dir) / "checkpoints")
+    callbacks: list[Callback] = [*instantiate_all(cfg.callbacks), ConfigInCheckpoint(cfg), interruption]
     # metrics=none leaves an empty group, or only the keys a debug preset sets (debug=fdr adds
     # metrics.num_samples): no `_target_`, no metrics callback.
     if cfg.get("metrics") and "_target_" in cfg.metrics:
@@ -98,8 +115,11 @@ def train(cfg: DictConfig) -> dict[str, float]:
         if cfg.test:
             trainer.test(module, datamodule, ckpt_path=best_checkpoint(trainer))
             metrics |= float_metrics(trainer)
-    except BaseException:
+    except BaseException as error:
         finish_loggers(loggers, exit_code=1)  # W&B shows the run as failed, so sweeps and dashboards see it
+        interrupted = interruption.error(command_line_overrides(cfg))
+        if interrupted is not None:
+            raise interrupted from error
         raise
     finish_loggers(loggers)
     return metrics
