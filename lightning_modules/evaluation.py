@@ -30,7 +30,6 @@ from lightning_modules.reference_features import (
     ReferenceFeatures,
     extract_features,
     network_fingerprint,
-    reference_key,
 )
 from lightning_modules.vae import VAE
 
@@ -110,6 +109,20 @@ def seeded_subset(dataset: Dataset, count: int | None, seed: int) -> Dataset:
     """`count` items (all when None) in a seeded random order, so the first n rows are a fair subset."""
     order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))
     return torch.utils.data.Subset(dataset, order[:count].tolist())
+
+
+def reference_identity(
+    datamodule: L.LightningDataModule, split: str, settings: EvaluationSettings, extractor: FeatureExtractor
+) -> dict[str, object]:
+    """Everything the cached features of a reference split depend on (see `ReferenceFeatures`)."""
+    return {
+        "data": datamodule.cache_identity(),
+        "split": split,
+        "reference_size": settings.reference_size,
+        "seed": settings.seed,  # orders the images, so it picks the subset precision/recall compares with
+        "extractor": extractor.name,
+        "extractor_weights": network_fingerprint(extractor.features),
+    }
 
 
 def real_features(
@@ -197,16 +210,10 @@ def generated_metrics(
 ) -> dict[str, object]:
     """Metrics of `module.sample` against the reference split (GANs, VAEs, autoencoders, flows)."""
     device = module.device
-    fingerprint = network_fingerprint(extractor.features)
-    key = reference_key(
-        datamodule.cache_key,
-        settings.reference_split,
-        settings.reference_size,
-        settings.seed,
-        extractor.name,
-        fingerprint,
-    )
-    cache = ReferenceFeatures(cache_dir, key)
+    size = "all" if settings.reference_size is None else settings.reference_size
+    readable = f"{datamodule.cache_key}-{settings.reference_split}-{size}-seed{settings.seed}"
+    computed_from = reference_identity(datamodule, settings.reference_split, settings, extractor)
+    cache = ReferenceFeatures(cache_dir, readable, computed_from)
     real = real_features(split_dataset(datamodule, settings.reference_split), cache, extractor, settings, device)
     require_reference(len(real), settings)
     labels = requested_labels(module, settings)
@@ -277,12 +284,11 @@ def translation_metrics(
     """CycleGAN: each direction's translated test images against the target domain's test images."""
     datamodule.setup("test")
     test_sets = dict(zip(DOMAINS, datamodule.test_sets, strict=True))
-    fingerprint = network_fingerprint(extractor.features)
     results: dict[str, object] = {}
     for source, target in (("A", "B"), ("B", "A")):
-        key = reference_key(f"{datamodule.name}_{target}", "test", None, settings.seed, extractor.name, fingerprint)
-        cache = ReferenceFeatures(cache_dir, key)
         every_image = replace(settings, reference_size=None)
+        computed_from = reference_identity(datamodule, f"test{target}", every_image, extractor)
+        cache = ReferenceFeatures(cache_dir, f"{datamodule.name}_{target}-test-all-seed{settings.seed}", computed_from)
         real = real_features(test_sets[target], cache, extractor, every_image, module.device, target)
         fake, fake_logits = translated_features(module, test_sets[source], source, extractor, settings)
         direction = direction_settings(settings, len(real), len(fake))
