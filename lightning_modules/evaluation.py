@@ -25,7 +25,7 @@ from lightning_modules.feature_metrics import (
 from lightning_modules.flow import NormalizingFlow
 from lightning_modules.metrics import FeatureExtractor, blacken_nonfinite
 from lightning_modules.mode_coverage import mode_coverage
-from lightning_modules.precision_recall import knn_radii, precision_recall
+from lightning_modules.precision_recall import density_coverage, knn_radii, precision_recall
 from lightning_modules.reference_features import (
     ReferenceFeatures,
     extract_features,
@@ -53,6 +53,7 @@ class EvaluationSettings:
     kid_subsets: int = 100
     is_splits: int = 10
     nearest_neighbours: int = 3  # k of the precision/recall manifolds (the paper's choice)
+    density_coverage_neighbours: int = 5  # k of density and coverage (Naeem et al. 2020 and StudioGAN)
     coverage_min_share: float = 0.25
     seed: int = 0
     likelihood_batches: int | float | None = None  # limit_test_batches of the NLL pass; None: all
@@ -66,6 +67,10 @@ class EvaluationSettings:
             "precision/recall": (
                 self.nearest_neighbours + 1,
                 f"evaluate.nearest_neighbours (now {self.nearest_neighbours})",
+            ),
+            "density/coverage": (
+                self.density_coverage_neighbours + 1,
+                f"evaluate.density_coverage_neighbours (now {self.density_coverage_neighbours})",
             ),
         }
         for metric, (needed, setting) in needs.items():
@@ -145,11 +150,15 @@ def real_features(
 
 
 def sample_quality(
-    real: Tensor, fake: Tensor, fake_logits: Tensor, real_radii: Tensor, settings: EvaluationSettings
+    real: Tensor, fake: Tensor, fake_logits: Tensor, cache: ReferenceFeatures, settings: EvaluationSettings
 ) -> dict[str, float]:
-    """FID, IS, KID and precision/recall of generated features against real ones."""
-    k = settings.nearest_neighbours
-    precision, recall = precision_recall(real[: len(fake)], fake, real_radii, knn_radii(fake, k))
+    """FID, IS, KID, precision/recall and density/coverage of generated features against real ones.
+
+    The k-NN measures compare sets of equal size: the first len(fake) reference rows, whose radii are cached.
+    """
+    k, k_dc, paired_real = settings.nearest_neighbours, settings.density_coverage_neighbours, real[: len(fake)]
+    precision, recall = precision_recall(paired_real, fake, cache.radii(paired_real, k), knn_radii(fake, k))
+    density, coverage = density_coverage(paired_real, fake, cache.radii(paired_real, k_dc), k_dc)
     kid_mean, kid_std = kernel_inception_distance(
         real, fake, settings.kid_subset_size, settings.kid_subsets, settings.seed
     )
@@ -162,6 +171,8 @@ def sample_quality(
         "kid_std": kid_std,
         "precision": precision,
         "recall": recall,
+        "density": density,
+        "coverage": coverage,
     }
 
 
@@ -220,8 +231,7 @@ def generated_metrics(
     fake, fake_logits, class_logits, nonfinite = generated_features(
         module, labels, extractor, coverage_extractor, settings
     )
-    radii = cache.radii(real[: len(fake)], settings.nearest_neighbours)
-    results: dict[str, object] = sample_quality(real, fake, fake_logits, radii, settings)
+    results: dict[str, object] = sample_quality(real, fake, fake_logits, cache, settings)
     results["nonfinite_samples"] = nonfinite
     if class_logits is not None:
         results |= coverage_metrics(class_logits, labels, datamodule.num_classes, settings)
@@ -292,8 +302,7 @@ def translation_metrics(
         real = real_features(test_sets[target], cache, extractor, every_image, module.device, target)
         fake, fake_logits = translated_features(module, test_sets[source], source, extractor, settings)
         direction = direction_settings(settings, len(real), len(fake))
-        radii = cache.radii(real[: len(fake)], settings.nearest_neighbours)
-        results[f"{source}_to_{target}"] = sample_quality(real, fake, fake_logits, radii, direction) | {
+        results[f"{source}_to_{target}"] = sample_quality(real, fake, fake_logits, cache, direction) | {
             "num_translated": len(fake),
             "kid_subset_size": direction.kid_subset_size,
         }
@@ -312,6 +321,7 @@ def translated_features(
 def direction_settings(settings: EvaluationSettings, real_count: int, fake_count: int) -> EvaluationSettings:
     """Test sets of translation datasets are small (horse2zebra: 120 horses): KID subsets shrink to fit."""
     available = min(real_count, fake_count)
-    if available < max(2, settings.is_splits, settings.nearest_neighbours + 1):
+    needed = max(2, settings.is_splits, settings.nearest_neighbours + 1, settings.density_coverage_neighbours + 1)
+    if available < needed:
         raise TooFewSamplesError(f"only {available} test images to translate; the metrics need more")
     return replace(settings, kid_subset_size=min(settings.kid_subset_size, available))
