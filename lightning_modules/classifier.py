@@ -60,6 +60,7 @@ def train_feature_classifier(
     }
     datamodule.setup("fit")
     workers = datamodule.num_workers
+    batch_size = min(batch_size, len(datamodule.train_set))  # training drops the last partial batch
     trainer = L.Trainer(
         max_epochs=max_epochs,
         accelerator="auto",
