@@ -7,6 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from datamodules.sampling import eval_loader, train_loader
+from lightning_modules.caches import save_atomically
 from lightning_modules.networks.classifier import SmallClassifier
 
 
@@ -37,14 +39,28 @@ class ImageClassifier(L.LightningModule):
         return torch.optim.Adam(self.parameters(), lr=self.learning_rate)
 
 
-def train_feature_classifier(datamodule: L.LightningDataModule, path: Path, max_epochs: int = 1) -> SmallClassifier:
-    """Train a `SmallClassifier` on the datamodule's train split and save it with its test accuracy."""
+def train_feature_classifier(
+    datamodule: L.LightningDataModule,
+    path: Path,
+    max_epochs: int = 1,
+    batch_size: int = 128,
+    learning_rate: float = 1e-3,
+    seed: int = 0,
+) -> SmallClassifier:
+    """Train a `SmallClassifier` on the datamodule's train split and save it with its test accuracy.
+
+    It uses its own batch size and seed, not the run's, so every run on the same data gets the same
+    classifier (FIDs of runs with different `data.batch_size` stay comparable) and the global
+    random stream of the run is left as it was.
+    """
     settings = {
         "channels": datamodule.channels,
         "num_classes": datamodule.num_classes,
         "image_size": datamodule.image_size,
     }
-    network = SmallClassifier(**settings)
+    datamodule.setup("fit")
+    workers = datamodule.num_workers
+    batch_size = min(batch_size, len(datamodule.train_set))  # training drops the last partial batch
     trainer = L.Trainer(
         max_epochs=max_epochs,
         accelerator="auto",
@@ -54,16 +70,18 @@ def train_feature_classifier(datamodule: L.LightningDataModule, path: Path, max_
         enable_model_summary=False,
         default_root_dir=str(path.parent),
     )
-    module = ImageClassifier(network)
-    trainer.fit(module, datamodule)
-    accuracy = trainer.test(module, datamodule, verbose=False)[0]["test/accuracy"]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".partial")  # renamed when complete, so a killed run leaves no broken cache
-    torch.save(
-        {"state_dict": network.state_dict(), "settings": settings, "test_accuracy": accuracy},
-        partial,
-    )
-    partial.replace(path)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        network = SmallClassifier(**settings)
+        module = ImageClassifier(network, learning_rate)
+        trainer.fit(
+            module,
+            train_dataloaders=train_loader(datamodule.train_set, None, batch_size, workers, seed),
+            val_dataloaders=eval_loader(datamodule.val_set, batch_size, workers),
+        )
+        test_loader = eval_loader(datamodule.test_set, batch_size, workers)
+        accuracy = trainer.test(module, dataloaders=test_loader, verbose=False)[0]["test/accuracy"]
+    save_atomically({"state_dict": network.state_dict(), "settings": settings, "test_accuracy": accuracy}, path)
     return network.eval()
 
 
