@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lightning_modules.networks.classifier import SmallClassifier
+from lightning_modules.progress import LabelledProgressBar
 
 
 class ImageClassifier(L.LightningModule):
@@ -53,6 +54,8 @@ def train_feature_classifier(datamodule: L.LightningDataModule, path: Path, max_
         enable_checkpointing=False,
         enable_model_summary=False,
         default_root_dir=str(path.parent),
+        # Its own labelled bar: the first run on a dataset spends minutes here, before "Epoch 0" starts.
+        callbacks=[LabelledProgressBar(classifier_progress_label(path))],
     )
     module = ImageClassifier(network)
     trainer.fit(module, datamodule)
@@ -65,6 +68,10 @@ def train_feature_classifier(datamodule: L.LightningDataModule, path: Path, max_
     )
     partial.replace(path)
     return network.eval()
+
+
+def classifier_progress_label(path: Path) -> str:
+    return f"Training the FID/IS feature classifier (once per dataset, cached at {path})"
 
 
 def load_feature_classifier(path: Path) -> tuple[SmallClassifier, float]:

@@ -11,6 +11,8 @@ import lightning as L
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from rich.console import Console
+from rich.table import Table
 from torch import Tensor
 from torchvision.utils import make_grid, save_image
 
@@ -122,6 +124,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     report["seconds"] = round(time.perf_counter() - started, 2)
     path = output_path(cfg, "_evaluation.json")
     path.write_text(json.dumps(report, indent=2) + "\n")
+    Console().print(metrics_table(report["metrics"], title=f"{cfg.ckpt_path} ({report['seconds']} s)"))
     log.info("Evaluation written to %s", path)
     if cfg.log_to_run:
         log_to_run(run, report["metrics"])
@@ -195,6 +198,16 @@ def flat_scalars(metrics: dict[str, Any], prefix: str = "evaluate") -> dict[str,
         elif isinstance(value, int | float) and not isinstance(value, bool):
             flat[f"{prefix}/{name}"] = float(value)
     return flat
+
+
+def metrics_table(metrics: dict[str, Any], title: str) -> Table:
+    """The scalar metrics as a two-column table (class histograms stay in the JSON)."""
+    table = Table(title=title, title_justify="left")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for name, value in flat_scalars(metrics).items():
+        table.add_row(name.removeprefix("evaluate/"), f"{value:.4g}")
+    return table
 
 
 def log_to_run(run: LoadedRun, metrics: dict[str, Any]) -> None:

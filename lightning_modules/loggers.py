@@ -76,6 +76,9 @@ def wandb_logger(
     os.environ["WANDB_MODE"] = mode  # child DDP processes and wandb itself read the same decision
     log.info("W&B logging %s: %s", mode, reason)
     Path(save_dir).mkdir(parents=True, exist_ok=True)
+    # wandb's end-of-run footer repeats the `wandb sync` hint that finish_loggers prints (also when
+    # WANDB_SILENT is set) and the metrics the progress bar showed: quiet keeps the hint once.
+    kwargs.setdefault("settings", {"quiet": True})
     return WandbLogger(
         save_dir=save_dir,
         offline=mode == "offline",
