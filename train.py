@@ -12,12 +12,20 @@ from omegaconf import DictConfig
 from datamodules.errors import BadImageError, DatasetNotFoundError
 from lightning_modules.guards import NonFiniteLossError
 from lightning_modules.metrics import InceptionUnavailableError
+from lightning_modules.resume import ResumeError
 from lightning_modules.run import train
 from lightning_modules.trainer_settings import TrainerSettingError
 
 log = logging.getLogger(__name__)
 # Errors whose message says all a user needs: print it, not a traceback.
-USER_ERRORS = (DatasetNotFoundError, BadImageError, NonFiniteLossError, InceptionUnavailableError, TrainerSettingError)
+USER_ERRORS = (
+    DatasetNotFoundError,
+    BadImageError,
+    NonFiniteLossError,
+    InceptionUnavailableError,
+    ResumeError,
+    TrainerSettingError,
+)
 
 
 def in_multirun() -> bool:

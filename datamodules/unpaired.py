@@ -205,7 +205,8 @@ class UnpairedImageDataModule(L.LightningDataModule):
         seed: int = 0,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters()
+        # logger=False: the run logs its whole config once (run.log_run_config), not these beside it.
+        self.save_hyperparameters(logger=False)
         _validate(channels, load_size, crop_size, batch_size)
         if root is None and name is None:
             raise ValueError("Give data.name (e.g. horse2zebra) or data.root (a CycleGAN folder)")

@@ -35,7 +35,8 @@ class GAN(CheckpointedNoise, L.LightningModule):
     ) -> None:
         super().__init__()
         self.automatic_optimization = False
-        self.save_hyperparameters(ignore=["generator", "discriminator", "optimizer_g", "optimizer_d"])
+        # logger=False: the run logs its whole config once (run.log_run_config), not these beside it.
+        self.save_hyperparameters(ignore=["generator", "discriminator", "optimizer_g", "optimizer_d"], logger=False)
         if n_critic < 1:
             raise ValueError(f"n_critic must be >= 1, got {n_critic}")
         if gradient_penalty_weight < 0:

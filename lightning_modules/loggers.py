@@ -60,28 +60,42 @@ def run_tags(tags: Sequence[str], sweep_id: str | None, commit: str | None) -> l
 
 
 def run_group(group: str | None, sweep_id: str | None) -> str | None:
-    """Runs of one sweep form one group (e.g. dcgan-optuna-20260101-120000); others group by model."""
-    if not sweep_id:
-        return group
-    return sweep_id if not group or sweep_id.startswith(f"{group}-") else f"{group}-{sweep_id}"
+    """Runs of one sweep form one group named by the sweep (a local sweep's start time, which also names
+    its folder, or the W&B sweep id); others group by model."""
+    return sweep_id or group
 
 
 def wandb_logger(
-    save_dir: str, tags: Sequence[str] = (), group: str | None = None, sweep_id: str | None = None, **kwargs: Any
+    save_dir: str,
+    tags: Sequence[str] = (),
+    group: str | None = None,
+    sweep_id: str | None = None,
+    name: str | None = None,
+    log_model: bool | str | None = None,
+    **kwargs: Any,
 ) -> WandbLogger:
-    """A `WandbLogger` in the mode `wandb_mode` picks; kwargs go to `wandb.init` (id, resume, project...)."""
+    """A `WandbLogger` in the mode `wandb_mode` picks; kwargs go to `wandb.init` (id, resume, project...).
+
+    The run is named after its output folder (`save_dir`) unless `name` is given, so the dashboard, the
+    disk and `make compare` call it the same. `log_model=None` uploads checkpoints only in a sweep.
+    """
     from lightning.pytorch.loggers import WandbLogger
 
     mode, reason = wandb_mode()
     os.environ["WANDB_MODE"] = mode  # child DDP processes and wandb itself read the same decision
     log.info("W&B logging %s: %s", mode, reason)
     Path(save_dir).mkdir(parents=True, exist_ok=True)
+    log_model = bool(sweep_id) if log_model is None else log_model
     # wandb's end-of-run footer repeats the `wandb sync` hint that finish_loggers prints (also when
     # WANDB_SILENT is set) and the metrics the progress bar showed: quiet keeps the hint once.
     kwargs.setdefault("settings", {"quiet": True})
     return WandbLogger(
         save_dir=save_dir,
-        offline=mode == "offline",
+        name=name or Path(save_dir).resolve().name,
+        # WandbLogger refuses log_model with offline=True; WANDB_MODE above keeps the run offline anyway,
+        # and an offline run stores its checkpoint artifacts for `wandb sync`.
+        offline=mode == "offline" and not log_model,
+        log_model=log_model,
         tags=run_tags(tags, sweep_id, git_commit()),
         group=run_group(group, sweep_id),
         **kwargs,

@@ -14,9 +14,11 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from lightning_modules.checkpoints import ConfigInCheckpoint
+from lightning_modules.compare import is_path_setting
 from lightning_modules.config_tree import print_config_tree
 from lightning_modules.known_warnings import silence_known_warnings
 from lightning_modules.loggers import finish_loggers, git_commit
+from lightning_modules.resume import resumed
 from lightning_modules.trainer_settings import manual_optimization_settings
 
 log = logging.getLogger(__name__)
@@ -41,10 +43,30 @@ def instantiate_all(group: DictConfig | None) -> list[Any]:
     return [instantiate(entry) for entry in group.values() if entry is not None]
 
 
+def without_path_settings(resolved: Any, raw: Any) -> Any:
+    """`resolved` less every setting whose unresolved value (in `raw`) is built from `${paths.*}`."""
+    if not isinstance(raw, dict):
+        return resolved
+    kept = (key for key, value in raw.items() if not is_path_setting(value))
+    return {key: without_path_settings(resolved[key], raw[key]) for key in kept}
+
+
+def loggable_config(cfg: DictConfig) -> dict[str, Any]:
+    """The resolved config, nested as composed, with its git commit.
+
+    Settings derived from `paths` (checkpoint folder, logger folders, data root) are left out: the
+    `paths` group holds those absolute paths once, so they fill no columns elsewhere.
+    """
+    raw = OmegaConf.to_container(cfg, resolve=False)
+    settings = without_path_settings(OmegaConf.to_container(cfg, resolve=True), raw)
+    return {**settings, "git_commit": git_commit()}
+
+
 def log_run_config(loggers: list[Logger], cfg: DictConfig) -> None:
-    settings = OmegaConf.to_container(cfg, resolve=True)
+    """The config once per run: the modules' own hyperparameters are not logged beside it."""
+    settings = loggable_config(cfg)
     for logger in loggers:
-        logger.log_hyperparams({"config": settings, "git_commit": git_commit()})
+        logger.log_hyperparams(settings)
 
 
 def best_checkpoint(trainer: L.Trainer) -> str | None:
@@ -60,6 +82,7 @@ def float_metrics(trainer: L.Trainer) -> dict[str, float]:
 
 def train(cfg: DictConfig) -> dict[str, float]:
     """Fit (and test) the configured model; returns the final metrics."""
+    cfg = resumed(cfg)
     silence_known_warnings()
     if cfg.get("print_config"):
         rank_zero_only(print_config_tree)(cfg, Path(cfg.paths.output_dir) / "config_tree.log")
