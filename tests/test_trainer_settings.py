@@ -74,8 +74,8 @@ def test_a_short_gan_run_trains_max_steps_batches_and_logs_lr_and_gradient_norms
         rows = list(csv.DictReader(file))
     trained = [row for row in rows if row["train/d_loss"]]
     assert [int(row["step"]) for row in trained] == [0, 1, 2], "trainer.max_steps=3 must train 3 batches"
-    assert all(row["train/grad_norm/generator"] for row in trained)
-    norms = [float(row["train/grad_norm/discriminator"]) for row in trained]
+    assert [int(row["step"]) for row in rows if row["train/grad_norm/generator"]] == [0, 1, 2]
+    norms = [float(row["train/grad_norm/discriminator"]) for row in rows if row["train/grad_norm/discriminator"]]
     assert max(norms) <= 1.0 + 1e-4, f"not clipped to trainer.gradient_clip_val=1.0: {norms}"
     assert {float(row["lr-Adam"]) for row in rows if row["lr-Adam"]} == {2e-4}
     assert any(row["lr-Adam-1"] for row in rows)
