@@ -34,9 +34,8 @@ def manual_optimization_settings(
     """(trainer config to instantiate, extra callbacks): unchanged for automatic optimization."""
     if module.automatic_optimization:
         return trainer_cfg, []
-    trainer_cfg = OmegaConf.create(
-        OmegaConf.to_container(trainer_cfg, resolve=True)
-    )  # a copy: the run's config stays as typed
+    # A copy: the run's own config (logged, stored in checkpoints) keeps what the user typed.
+    trainer_cfg = OmegaConf.create(OmegaConf.to_container(trainer_cfg, resolve=True))
     name = type(module).__name__
     if trainer_cfg.get("accumulate_grad_batches", 1) != 1:
         raise TrainerSettingError(
