@@ -10,6 +10,7 @@ from torch import Tensor, nn
 from datamodules.sampling import eval_loader, train_loader
 from lightning_modules.caches import save_atomically
 from lightning_modules.networks.classifier import SmallClassifier
+from lightning_modules.progress import LabelledProgressBar
 
 
 class ImageClassifier(L.LightningModule):
@@ -69,6 +70,8 @@ def train_feature_classifier(
         enable_checkpointing=False,
         enable_model_summary=False,
         default_root_dir=str(path.parent),
+        # Its own labelled bar: the first run on a dataset spends minutes here, before "Epoch 0" starts.
+        callbacks=[LabelledProgressBar(classifier_progress_label(path))],
     )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -83,6 +86,10 @@ def train_feature_classifier(
         accuracy = trainer.test(module, dataloaders=test_loader, verbose=False)[0]["test/accuracy"]
     save_atomically({"state_dict": network.state_dict(), "settings": settings, "test_accuracy": accuracy}, path)
     return network.eval()
+
+
+def classifier_progress_label(path: Path) -> str:
+    return f"Training the FID/IS feature classifier (once per dataset, cached at {path})"
 
 
 def load_feature_classifier(path: Path) -> tuple[SmallClassifier, float]:
