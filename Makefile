@@ -11,14 +11,19 @@ RESUME ?=
 OUT ?=
 MODELS := $(sort $(basename $(notdir $(wildcard conf/experiment/*.yaml))))
 export DATA_ROOT ?= data
+CACHE_DIR := $(or $(GENLAB_CACHE_DIR),.cache)
+# What `make clean` deletes: run folders, the feature-classifier and real-feature caches, tool caches.
+CLEAN_PATHS := outputs lightning_logs wandb $(CACHE_DIR) .pytest_cache .ruff_cache
 
 .DEFAULT_GOAL := help
 .PHONY: help install train evaluate sample sweep sweep-local compare test test-fast lint format bench bench-evaluate \
-	check-model check-ckpt
+	clean check-model check-ckpt
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 	@echo "  models: $(MODELS)"
+	@echo "  ARGS, e.g.: trainer.max_steps=500 (training batches, GANs too) trainer.max_epochs=3"
+	@echo "             trainer.val_check_interval=200 trainer.gradient_clip_val=1.0 'callbacks=[default,early_stopping]'"
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PYTHON) || python3 -m venv $(VENV)
@@ -71,3 +76,8 @@ bench: install ## images/second of the DCGAN: Lightning module vs a plain PyTorc
 
 bench-evaluate: install ## seconds of make evaluate with a cold and a warm real-feature cache (N=10000)
 	$(PYTHON) benchmarks/evaluation_cache.py $(ARGS)
+
+clean: ## Delete outputs/, caches (.cache/ or GENLAB_CACHE_DIR), wandb/, lightning_logs/, tool caches
+	@echo "Deleting: $(wildcard $(CLEAN_PATHS)) and __pycache__ folders (keeps .venv, data and DATA_ROOT)"
+	rm -rf $(CLEAN_PATHS)
+	find . -path ./$(VENV) -prune -o -type d -name __pycache__ -prune -exec rm -rf {} +

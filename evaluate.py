@@ -14,6 +14,7 @@ from lightning_modules.checkpoints import CheckpointError
 from lightning_modules.evaluate_checkpoint import evaluate, write_samples
 from lightning_modules.evaluation import EvaluationSettingError
 from lightning_modules.feature_metrics import TooFewSamplesError
+from lightning_modules.known_warnings import silence_known_warnings
 from lightning_modules.metrics import InceptionUnavailableError
 
 # Errors whose message says all a user needs: print it, not a traceback.
@@ -32,6 +33,7 @@ def main(cfg: DictConfig) -> None:
     if not cfg.ckpt_path:
         print("error: say which checkpoint: ckpt_path=<file> (make evaluate CKPT=<file>)", file=sys.stderr)
         sys.exit(2)
+    silence_known_warnings()
     try:
         if cfg.mode == "sample":
             write_samples(cfg)

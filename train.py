@@ -17,6 +17,7 @@ from lightning_modules.metrics import InceptionUnavailableError
 from lightning_modules.resume import ResumeError
 from lightning_modules.run import train
 from lightning_modules.settings import SettingError
+from lightning_modules.trainer_settings import TrainerSettingError
 
 log = logging.getLogger(__name__)
 # Writes to the run's train.log only (conf/hydra/default.yaml): why a run stopped stays beside its outputs.
@@ -29,6 +30,7 @@ USER_ERRORS = (
     InceptionUnavailableError,
     ResumeError,
     SettingError,
+    TrainerSettingError,
 )
 
 

@@ -7,10 +7,11 @@ from pathlib import Path
 import torch
 from PIL import Image, UnidentifiedImageError
 from torch import Tensor
-from torch.utils.data import Dataset, random_split
+from torch.utils.data import Dataset, Subset, random_split
 from torchvision.transforms import v2
 
 from datamodules.errors import BadImageError, DatasetNotFoundError
+from datamodules.identity import relative_names, split_identity
 from datamodules.sampling import SplitDataModule
 
 IMAGE_EXTENSIONS = {
@@ -145,6 +146,29 @@ class ImageFolderDataModule(SplitDataModule):
             self.train_set, self.val_set, self.test_set = random_split(self.dataset(items), fractions, generator)
         if self.num_classes is not None and self.num_classes != len(classes):
             raise ValueError(f"{self.root} has {len(classes)} class folder(s); data.num_classes={self.num_classes}")
+
+    def cache_identity(self) -> dict[str, object]:
+        """Everything that decides the images of each split, for keying caches of features and classifiers."""
+        self.setup()
+        return {
+            "dataset": self.name,
+            "root": str(self.root.resolve()),
+            "channels": self.channels,
+            "image_size": self.image_size,
+            "val_fraction": self.val_fraction,
+            "test_fraction": self.test_fraction,
+            "seed": self.seed,
+            "splits": {
+                split: split_identity(self.split_files(getattr(self, f"{split}_set")))
+                for split in ("train", "val", "test")
+            },
+        }
+
+    def split_files(self, split: Dataset) -> list[str]:
+        """'<file relative to root>:<class>' of every image of a split, in order."""
+        items = [split.dataset.items[i] for i in split.indices] if isinstance(split, Subset) else split.items
+        names = relative_names((path for path, _ in items), self.root)
+        return [f"{name}:{label}" for name, (_, label) in zip(names, items, strict=True)]
 
     def test_items(self) -> list[tuple[Path, int]]:
         folder = self.root / "test"

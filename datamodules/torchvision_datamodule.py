@@ -11,6 +11,7 @@ from torch.utils.data import Dataset, Subset, random_split
 from torchvision import datasets
 
 from datamodules.errors import DatasetNotFoundError
+from datamodules.identity import split_identity
 from datamodules.sampling import SplitDataModule
 
 # name -> (torchvision class, folder under root, channels, native size, classes)
@@ -103,6 +104,25 @@ class TorchvisionDataModule(SplitDataModule):
             # random_split's indices are already a seeded permutation: its first n are a random subset.
             self.train_set = Subset(full, self.train_set.indices[: self.train_size])
         self.test_set = self.load_split(False, download=False)
+
+    def cache_identity(self) -> dict[str, object]:
+        """Everything that decides the images of each split, for keying caches of features and classifiers."""
+        self.setup()
+        return {
+            "dataset": self.name,
+            "root": str(Path(self.root).resolve()),
+            "channels": self.channels,
+            "image_size": self.image_size,
+            "exclude_classes": self.exclude_classes,
+            "train_size": self.train_size,
+            "val_fraction": self.val_fraction,
+            "seed": self.seed,
+            "splits": {
+                "train": split_identity(self.train_set.indices),
+                "val": split_identity(self.val_set.indices),
+                "test": split_identity(range(len(self.test_set))),
+            },
+        }
 
     def without_excluded(self, subset: Subset) -> Subset:
         if not self.exclude_classes:

@@ -19,6 +19,7 @@ from torchvision.transforms import InterpolationMode
 from torchvision.transforms import functional as TF
 
 from datamodules.errors import BadImageError, DatasetNotFoundError
+from datamodules.identity import relative_names, split_identity
 from datamodules.image_folder import IMAGE_EXTENSIONS, check_image_headers, load_image
 from datamodules.sampling import eval_loader, train_loader
 
@@ -254,6 +255,28 @@ class UnpairedImageDataModule(L.LightningDataModule):
     def test_dataloader(self) -> list[DataLoader]:
         workers = self.hparams.num_workers
         return [eval_loader(self._ready(d), self._eval_batch_size, workers) for d in self.test_sets]
+
+    def cache_identity(self) -> dict[str, object]:
+        """Everything that decides the images of each split, for keying caches of real-image features."""
+        if self.train_set is None:
+            self.setup()
+        hp = self.hparams
+        splits = {"train": self.train_set, "val": self.val_set} | {f"test{d.domain}": d for d in self.test_sets}
+        return {
+            "dataset": self.name,
+            "root": str(self.root.resolve()),
+            "channels": hp.channels,
+            "load_size": hp.load_size,
+            "crop_size": hp.crop_size,
+            "flip": hp.flip,
+            "seed": hp.seed,
+            "splits": {name: self._domain_files(dataset) for name, dataset in splits.items()},
+        }
+
+    def _domain_files(self, dataset: Dataset) -> dict[str, object]:
+        """Size and hash of the file list of each domain a split holds."""
+        lists = {name: getattr(dataset, name) for name in ("paths_a", "paths_b", "paths") if hasattr(dataset, name)}
+        return {name: split_identity(relative_names(paths, self.root)) for name, paths in lists.items()}
 
     @property
     def _eval_batch_size(self) -> int:

@@ -7,7 +7,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from datamodules.sampling import eval_loader, train_loader
+from lightning_modules.caches import save_atomically
 from lightning_modules.networks.classifier import SmallClassifier
+from lightning_modules.progress import LabelledProgressBar
 
 
 class ImageClassifier(L.LightningModule):
@@ -37,14 +40,28 @@ class ImageClassifier(L.LightningModule):
         return torch.optim.Adam(self.parameters(), lr=self.learning_rate)
 
 
-def train_feature_classifier(datamodule: L.LightningDataModule, path: Path, max_epochs: int = 1) -> SmallClassifier:
-    """Train a `SmallClassifier` on the datamodule's train split and save it with its test accuracy."""
+def train_feature_classifier(
+    datamodule: L.LightningDataModule,
+    path: Path,
+    max_epochs: int = 1,
+    batch_size: int = 128,
+    learning_rate: float = 1e-3,
+    seed: int = 0,
+) -> SmallClassifier:
+    """Train a `SmallClassifier` on the datamodule's train split and save it with its test accuracy.
+
+    It uses its own batch size and seed, not the run's, so every run on the same data gets the same
+    classifier (FIDs of runs with different `data.batch_size` stay comparable) and the global
+    random stream of the run is left as it was.
+    """
     settings = {
         "channels": datamodule.channels,
         "num_classes": datamodule.num_classes,
         "image_size": datamodule.image_size,
     }
-    network = SmallClassifier(**settings)
+    datamodule.setup("fit")
+    workers = datamodule.num_workers
+    batch_size = min(batch_size, len(datamodule.train_set))  # training drops the last partial batch
     trainer = L.Trainer(
         max_epochs=max_epochs,
         accelerator="auto",
@@ -53,18 +70,26 @@ def train_feature_classifier(datamodule: L.LightningDataModule, path: Path, max_
         enable_checkpointing=False,
         enable_model_summary=False,
         default_root_dir=str(path.parent),
+        # Its own labelled bar: the first run on a dataset spends minutes here, before "Epoch 0" starts.
+        callbacks=[LabelledProgressBar(classifier_progress_label(path))],
     )
-    module = ImageClassifier(network)
-    trainer.fit(module, datamodule)
-    accuracy = trainer.test(module, datamodule, verbose=False)[0]["test/accuracy"]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".partial")  # renamed when complete, so a killed run leaves no broken cache
-    torch.save(
-        {"state_dict": network.state_dict(), "settings": settings, "test_accuracy": accuracy},
-        partial,
-    )
-    partial.replace(path)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        network = SmallClassifier(**settings)
+        module = ImageClassifier(network, learning_rate)
+        trainer.fit(
+            module,
+            train_dataloaders=train_loader(datamodule.train_set, None, batch_size, workers, seed),
+            val_dataloaders=eval_loader(datamodule.val_set, batch_size, workers),
+        )
+        test_loader = eval_loader(datamodule.test_set, batch_size, workers)
+        accuracy = trainer.test(module, dataloaders=test_loader, verbose=False)[0]["test/accuracy"]
+    save_atomically({"state_dict": network.state_dict(), "settings": settings, "test_accuracy": accuracy}, path)
     return network.eval()
+
+
+def classifier_progress_label(path: Path) -> str:
+    return f"Training the FID/IS feature classifier (once per dataset, cached at {path})"
 
 
 def load_feature_classifier(path: Path) -> tuple[SmallClassifier, float]:

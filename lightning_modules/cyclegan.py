@@ -213,9 +213,8 @@ class CycleGAN(L.LightningModule):
 
     def on_train_epoch_end(self) -> None:
         # Manual optimization: Lightning leaves the schedulers to us, stepped once per epoch.
-        schedulers = self.lr_schedulers()
-        self.log("train/lr", schedulers[0].get_last_lr()[0])  # the rate this epoch ran at
-        for scheduler in schedulers:
+        # LearningRateMonitor (conf/callbacks/default.yaml) logs the rate each epoch runs at.
+        for scheduler in self.lr_schedulers():
             scheduler.step()
 
     @property

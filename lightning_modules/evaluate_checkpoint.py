@@ -14,6 +14,8 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from PIL import Image
+from rich.console import Console
+from rich.table import Table
 from torch import Tensor
 from torchvision.utils import make_grid, save_image
 
@@ -126,6 +128,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     report["seconds"] = round(time.perf_counter() - started, 2)
     path = output_path(cfg, "_evaluation.json")
     path.write_text(json.dumps(report, indent=2) + "\n")
+    Console().print(metrics_table(report["metrics"], title=f"{cfg.ckpt_path} ({report['seconds']} s)"))
     log.info("Evaluation written to %s", path)
     if cfg.log_to_run:
         images = {"evaluate/samples": (output_path(cfg, "_samples.png"), grid_caption(run.module, cfg))}
@@ -236,6 +239,16 @@ def flat_scalars(metrics: dict[str, Any], prefix: str = "evaluate") -> dict[str,
         elif isinstance(value, int | float) and not isinstance(value, bool):
             flat[f"{prefix}/{name}"] = float(value)
     return flat
+
+
+def metrics_table(metrics: dict[str, Any], title: str) -> Table:
+    """The scalar metrics as a two-column table (class histograms stay in the JSON)."""
+    table = Table(title=title, title_justify="left")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for name, value in flat_scalars(metrics).items():
+        table.add_row(name.removeprefix("evaluate/"), f"{value:.4g}")
+    return table
 
 
 HISTOGRAM_CAPTION = "share of the samples the dataset classifier puts in each class; dashed: uniform"

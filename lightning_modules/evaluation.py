@@ -25,12 +25,11 @@ from lightning_modules.feature_metrics import (
 from lightning_modules.flow import NormalizingFlow
 from lightning_modules.metrics import FeatureExtractor, blacken_nonfinite
 from lightning_modules.mode_coverage import mode_coverage
-from lightning_modules.precision_recall import knn_radii, precision_recall
+from lightning_modules.precision_recall import density_coverage, knn_radii, precision_recall
 from lightning_modules.reference_features import (
     ReferenceFeatures,
     extract_features,
     network_fingerprint,
-    reference_key,
 )
 from lightning_modules.vae import VAE
 
@@ -54,6 +53,7 @@ class EvaluationSettings:
     kid_subsets: int = 100
     is_splits: int = 10
     nearest_neighbours: int = 3  # k of the precision/recall manifolds (the paper's choice)
+    density_coverage_neighbours: int = 5  # k of density and coverage (Naeem et al. 2020 and StudioGAN)
     coverage_min_share: float = 0.25
     seed: int = 0
     likelihood_batches: int | float | None = None  # limit_test_batches of the NLL pass; None: all
@@ -82,6 +82,10 @@ class EvaluationSettings:
             "precision/recall": (
                 self.nearest_neighbours + 1,
                 f"evaluate.nearest_neighbours (now {self.nearest_neighbours})",
+            ),
+            "density/coverage": (
+                self.density_coverage_neighbours + 1,
+                f"evaluate.density_coverage_neighbours (now {self.density_coverage_neighbours})",
             ),
         }
         for metric, (needed, setting) in needs.items():
@@ -127,6 +131,20 @@ def seeded_subset(dataset: Dataset, count: int | None, seed: int) -> Dataset:
     return torch.utils.data.Subset(dataset, order[:count].tolist())
 
 
+def reference_identity(
+    datamodule: L.LightningDataModule, split: str, settings: EvaluationSettings, extractor: FeatureExtractor
+) -> dict[str, object]:
+    """Everything the cached features of a reference split depend on (see `ReferenceFeatures`)."""
+    return {
+        "data": datamodule.cache_identity(),
+        "split": split,
+        "reference_size": settings.reference_size,
+        "seed": settings.seed,  # orders the images, so it picks the subset precision/recall compares with
+        "extractor": extractor.name,
+        "extractor_weights": network_fingerprint(extractor.features),
+    }
+
+
 def real_features(
     dataset: Dataset,
     cache: ReferenceFeatures,
@@ -147,11 +165,15 @@ def real_features(
 
 
 def sample_quality(
-    real: Tensor, fake: Tensor, fake_logits: Tensor, real_radii: Tensor, settings: EvaluationSettings
+    real: Tensor, fake: Tensor, fake_logits: Tensor, cache: ReferenceFeatures, settings: EvaluationSettings
 ) -> dict[str, float]:
-    """FID, IS, KID and precision/recall of generated features against real ones."""
-    k = settings.nearest_neighbours
-    precision, recall = precision_recall(real[: len(fake)], fake, real_radii, knn_radii(fake, k))
+    """FID, IS, KID, precision/recall and density/coverage of generated features against real ones.
+
+    The k-NN measures compare sets of equal size: the first len(fake) reference rows, whose radii are cached.
+    """
+    k, k_dc, paired_real = settings.nearest_neighbours, settings.density_coverage_neighbours, real[: len(fake)]
+    precision, recall = precision_recall(paired_real, fake, cache.radii(paired_real, k), knn_radii(fake, k))
+    density, coverage = density_coverage(paired_real, fake, cache.radii(paired_real, k_dc), k_dc)
     kid_mean, kid_std = kernel_inception_distance(
         real, fake, settings.kid_subset_size, settings.kid_subsets, settings.seed
     )
@@ -164,6 +186,8 @@ def sample_quality(
         "kid_std": kid_std,
         "precision": precision,
         "recall": recall,
+        "density": density,
+        "coverage": coverage,
     }
 
 
@@ -212,24 +236,17 @@ def generated_metrics(
 ) -> dict[str, object]:
     """Metrics of `module.sample` against the reference split (GANs, VAEs, autoencoders, flows)."""
     device = module.device
-    fingerprint = network_fingerprint(extractor.features)
-    key = reference_key(
-        datamodule.cache_key,
-        settings.reference_split,
-        settings.reference_size,
-        settings.seed,
-        extractor.name,
-        fingerprint,
-    )
-    cache = ReferenceFeatures(cache_dir, key)
+    size = "all" if settings.reference_size is None else settings.reference_size
+    readable = f"{datamodule.cache_key}-{settings.reference_split}-{size}-seed{settings.seed}"
+    computed_from = reference_identity(datamodule, settings.reference_split, settings, extractor)
+    cache = ReferenceFeatures(cache_dir, readable, computed_from)
     real = real_features(split_dataset(datamodule, settings.reference_split), cache, extractor, settings, device)
     require_reference(len(real), settings)
     labels = requested_labels(module, settings)
     fake, fake_logits, class_logits, nonfinite = generated_features(
         module, labels, extractor, coverage_extractor, settings
     )
-    radii = cache.radii(real[: len(fake)], settings.nearest_neighbours)
-    results: dict[str, object] = sample_quality(real, fake, fake_logits, radii, settings)
+    results: dict[str, object] = sample_quality(real, fake, fake_logits, cache, settings)
     results["nonfinite_samples"] = nonfinite
     if class_logits is not None:
         results |= coverage_metrics(class_logits, labels, datamodule.num_classes, settings)
@@ -292,17 +309,15 @@ def translation_metrics(
     """CycleGAN: each direction's translated test images against the target domain's test images."""
     datamodule.setup("test")
     test_sets = dict(zip(DOMAINS, datamodule.test_sets, strict=True))
-    fingerprint = network_fingerprint(extractor.features)
     results: dict[str, object] = {}
     for source, target in (("A", "B"), ("B", "A")):
-        key = reference_key(f"{datamodule.name}_{target}", "test", None, settings.seed, extractor.name, fingerprint)
-        cache = ReferenceFeatures(cache_dir, key)
         every_image = replace(settings, reference_size=None)
+        computed_from = reference_identity(datamodule, f"test{target}", every_image, extractor)
+        cache = ReferenceFeatures(cache_dir, f"{datamodule.name}_{target}-test-all-seed{settings.seed}", computed_from)
         real = real_features(test_sets[target], cache, extractor, every_image, module.device, target)
         fake, fake_logits = translated_features(module, test_sets[source], source, extractor, settings)
         direction = direction_settings(settings, len(real), len(fake))
-        radii = cache.radii(real[: len(fake)], settings.nearest_neighbours)
-        results[f"{source}_to_{target}"] = sample_quality(real, fake, fake_logits, radii, direction) | {
+        results[f"{source}_to_{target}"] = sample_quality(real, fake, fake_logits, cache, direction) | {
             "num_translated": len(fake),
             "kid_subset_size": direction.kid_subset_size,
         }
@@ -321,6 +336,7 @@ def translated_features(
 def direction_settings(settings: EvaluationSettings, real_count: int, fake_count: int) -> EvaluationSettings:
     """Test sets of translation datasets are small (horse2zebra: 120 horses): KID subsets shrink to fit."""
     available = min(real_count, fake_count)
-    if available < max(2, settings.is_splits, settings.nearest_neighbours + 1):
+    needed = max(2, settings.is_splits, settings.nearest_neighbours + 1, settings.density_coverage_neighbours + 1)
+    if available < needed:
         raise TooFewSamplesError(f"only {available} test images to translate; the metrics need more")
     return replace(settings, kid_subset_size=min(settings.kid_subset_size, available))

@@ -89,6 +89,9 @@ def wandb_logger(
     log.info("W&B logging %s: %s", mode, reason)
     Path(save_dir).mkdir(parents=True, exist_ok=True)
     log_model = bool(sweep_id) if log_model is None else log_model
+    # wandb's end-of-run footer repeats the `wandb sync` hint that finish_loggers prints (also when
+    # WANDB_SILENT is set) and the metrics the progress bar showed: quiet keeps the hint once.
+    kwargs.setdefault("settings", {"quiet": True})
     init_arguments = dict(
         save_dir=save_dir,
         name=name or Path(save_dir).resolve().name,

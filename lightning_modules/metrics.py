@@ -22,6 +22,8 @@ from torchmetrics.functional.classification import binary_auroc
 from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.inception import InceptionScore
 
+from datamodules.identity import identity_digest
+from lightning_modules.caches import build_on_rank_zero, matching_record, summary, write_record
 from lightning_modules.classifier import load_feature_classifier, train_feature_classifier
 
 log = logging.getLogger(__name__)
@@ -149,19 +151,38 @@ def inception_help(reason: str) -> str:
     )
 
 
-def classifier_feature_extractor(data: L.LightningDataModule, cache_dir: str, max_epochs: int = 1) -> FeatureExtractor:
-    """A classifier trained once on `data`'s train split, cached under `cache_dir`."""
+def classifier_feature_extractor(
+    data: L.LightningDataModule, cache_dir: str, max_epochs: int = 1, batch_size: int = 128
+) -> FeatureExtractor:
+    """A classifier trained once on `data`'s train split, cached under `cache_dir`.
+
+    The cache is keyed on everything that decides the classifier: the data's settings and actual
+    splits (`cache_identity`) and the training settings. Under DDP rank 0 trains it while the
+    other ranks wait, then every rank loads the same file.
+    """
     if getattr(data, "num_classes", None) is None:
         raise ValueError(f"metrics=classifier needs a labelled dataset; set data.num_classes for {data.cache_key}")
-    path = Path(cache_dir) / f"{data.cache_key}.pt"
-    if not path.is_file():
+    data.prepare_data()
+    training = {"network": "SmallClassifier", "max_epochs": max_epochs, "batch_size": batch_size, "seed": 0}
+    computed_from = {"data": data.cache_identity(), "classifier": training}
+    path = Path(cache_dir) / f"{data.cache_key}-{identity_digest(computed_from)}.pt"
+    train_images = len(data.train_set)
+
+    def train() -> None:
         log.info("Training the feature classifier for %s once; it is cached at %s", data.cache_key, path)
-        data.prepare_data()
-        train_feature_classifier(data, path, max_epochs)
+        train_feature_classifier(data, path, max_epochs, batch_size, seed=training["seed"])
+        write_record(path, computed_from, train_images)
+
+    build_on_rank_zero(path, lambda: matching_record(path, computed_from, train_images) is not None, train)
     network, accuracy = load_feature_classifier(path)
-    log.info("Feature classifier %s: test accuracy %.4f", path, accuracy)
+    log.info(
+        "Using the feature classifier cached at %s (test accuracy %.4f), computed from %s",
+        path,
+        accuracy,
+        summary(computed_from),
+    )
     return shared_extractor(
-        f"classifier:{data.cache_key}",
+        f"classifier:{path.stem}",
         ClassifierFeaturesAndLogits(network),
         network.feature_dim,
         data.num_classes,

@@ -39,3 +39,25 @@ def precision_recall(
         real_inside_fake |= (distances <= fake_chunk_radii[:, None]).any(dim=0)
     precision = torch.cat(fake_inside_real).double().mean().item()
     return precision, real_inside_fake.double().mean().item()
+
+
+def density_coverage(
+    real: Tensor, fake: Tensor, real_radii: Tensor, k: int, chunk_size: int = 2048
+) -> tuple[float, float]:
+    """(density, coverage) of Naeem et al. 2020, as StudioGAN and their `prdc` code compute them.
+
+    Both use only the real k-NN balls (the paper's k=5), which outliers among the generated
+    points cannot inflate. Density: how many real balls contain each generated point, over k,
+    averaged (about 1 when generated points are spread like real ones, above 1 when they crowd
+    dense regions). Coverage: the share of real points whose ball holds at least one generated
+    point. Balls are open (distance < radius), as in their code.
+    """
+    real, fake, real_radii = real.float(), fake.float(), real_radii.float()
+    balls_containing: list[Tensor] = []
+    real_covered = torch.zeros(len(real), dtype=torch.bool)
+    for fake_chunk in fake.split(chunk_size):
+        inside = torch.cdist(fake_chunk, real) < real_radii[None, :]  # (chunk of fakes, all reals)
+        balls_containing.append(inside.sum(dim=1))
+        real_covered |= inside.any(dim=0)
+    density = torch.cat(balls_containing).double().mean().item() / k
+    return density, real_covered.double().mean().item()

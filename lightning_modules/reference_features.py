@@ -1,13 +1,12 @@
-"""Feature vectors of real images, computed once per (dataset, split, transform, feature network) and cached.
+"""Feature vectors of real images, computed once per (data, split, feature network) and cached.
 
 A cold evaluation extracts features of every reference image; a warm one reads them from
-`<cache_dir>/reference_features/<key>/`. The key names the dataset and its image transform, the
-split, the number of images and a fingerprint of the feature network's weights, so a retrained
-classifier or other Inception weights never reuse stale features.
+`<cache_dir>/reference_features/<key>/`. The key hashes the data's settings and actual splits, the
+split, the number of images and a fingerprint of the feature network's weights, so other data, a
+retrained classifier or other Inception weights never reuse stale features.
 """
 
 import hashlib
-import logging
 import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -15,9 +14,9 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from datamodules.identity import identity_digest
+from lightning_modules.caches import cached_tensor
 from lightning_modules.precision_recall import knn_radii
-
-log = logging.getLogger(__name__)
 
 
 def network_fingerprint(network: nn.Module) -> str:
@@ -29,43 +28,33 @@ def network_fingerprint(network: nn.Module) -> str:
     return digest.hexdigest()[:12]
 
 
-def reference_key(dataset: str, split: str, count: int | None, seed: int, extractor_name: str, fingerprint: str) -> str:
-    """A file-system-safe cache key, e.g. `mnist_1x28x28-train-all-seed0-classifier-mnist_1x28x28-3f2a...`.
-
-    The seed orders the reference images, and so picks the subset precision/recall compares with.
-    """
-    raw = f"{dataset}-{split}-{'all' if count is None else count}-seed{seed}-{extractor_name}-{fingerprint}"
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", raw)
-
-
-def cached_tensor(path: Path, compute: Callable[[], Tensor]) -> Tensor:
-    """`compute()` saved at `path`, or what an earlier call saved there; an unreadable file is recomputed."""
-    if path.is_file():
-        try:
-            return torch.load(path, map_location="cpu", weights_only=True)
-        except (RuntimeError, EOFError, OSError) as error:
-            log.warning("Recomputing the unreadable cache file %s (%s)", path, error)
-    value = compute()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".partial")  # renamed when complete: a killed run leaves no broken cache
-    torch.save(value, partial)
-    partial.replace(path)
-    return value
+def reference_key(readable: str, computed_from: dict) -> str:
+    """A file-system-safe folder name: a readable prefix and a hash of everything the features depend on,
+    e.g. `mnist_1x28x28-train-all-seed0-3f2a9c0d1e4b5a6f`."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{readable}-{identity_digest(computed_from)}")
 
 
 class ReferenceFeatures:
-    """Cached real-image features and, per (n, k), the k-NN radii of their first n rows."""
+    """Cached real-image features and, per (n, k), the k-NN radii of their first n rows.
 
-    def __init__(self, cache_dir: str | Path, key: str) -> None:
-        self.folder = Path(cache_dir) / "reference_features" / key
+    `computed_from` names everything the features depend on: the datamodule's `cache_identity()`
+    (settings and actual splits), the split, how many images in which seeded order, and the
+    feature network with a fingerprint of its weights. It keys the folder and is written beside
+    each file, which is recomputed whenever the two disagree.
+    """
+
+    def __init__(self, cache_dir: str | Path, readable: str, computed_from: dict) -> None:
+        self.computed_from = computed_from
+        self.folder = Path(cache_dir) / "reference_features" / reference_key(readable, computed_from)
 
     def features(self, extract: Callable[[], Tensor]) -> Tensor:
-        return cached_tensor(self.folder / "features.pt", extract)
+        return cached_tensor(self.folder / "features.pt", extract, self.computed_from, "real features")
 
     def radii(self, features: Tensor, k: int) -> Tensor:
         """Radii of the first `len(features)` reference rows (precision/recall compares sets of equal size)."""
         path = self.folder / f"knn_radii_n{len(features)}_k{k}.pt"
-        return cached_tensor(path, lambda: knn_radii(features, k))
+        computed_from = self.computed_from | {"radii_of_first_rows": len(features), "nearest_neighbours": k}
+        return cached_tensor(path, lambda: knn_radii(features, k), computed_from, f"k={k} real radii")
 
 
 def extract_features(

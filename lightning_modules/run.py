@@ -11,14 +11,18 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import Logger
+from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from lightning_modules.checkpoints import ConfigInCheckpoint
 from lightning_modules.compare import is_path_setting
+from lightning_modules.config_tree import print_config_tree
 from lightning_modules.interruption import InterruptionCheckpoint
+from lightning_modules.known_warnings import silence_known_warnings
 from lightning_modules.loggers import finish_loggers, git_commit
 from lightning_modules.resume import resumed
 from lightning_modules.settings import check_settings
+from lightning_modules.trainer_settings import manual_optimization_settings
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +99,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
     """
     cfg = resumed(cfg)
     check_settings(cfg)
+    silence_known_warnings()
+    if cfg.get("print_config"):
+        rank_zero_only(print_config_tree)(cfg, Path(cfg.paths.output_dir) / "config_tree.log")
     L.seed_everything(cfg.seed, workers=True)
     torch.set_float32_matmul_precision(cfg.matmul_precision)
     datamodule = instantiate(cfg.data)
@@ -106,8 +113,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
     # metrics.num_samples): no `_target_`, no metrics callback.
     if cfg.get("metrics") and "_target_" in cfg.metrics:
         callbacks.append(instantiate(cfg.metrics))
+    trainer_cfg, budget_callbacks = manual_optimization_settings(cfg.trainer, module)
     loggers: list[Logger] = instantiate_all(cfg.logger)
-    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
+    trainer = instantiate(trainer_cfg, callbacks=[*callbacks, *budget_callbacks], logger=loggers)
     try:
         log_run_config(loggers, cfg)
         trainer.fit(module, datamodule, ckpt_path=cfg.get("ckpt_path"))

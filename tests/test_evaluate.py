@@ -70,9 +70,10 @@ def evaluate_config(checkpoint: Path, *overrides: str) -> DictConfig:
 
 
 def check_sample_quality(metrics: dict) -> None:
-    for name in ("fid", "inception_score", "kid", "precision", "recall"):
+    for name in ("fid", "inception_score", "kid", "precision", "recall", "density", "coverage"):
         assert metrics[name] == metrics[name], f"{name} is NaN"
     assert metrics["fid"] > 0 and metrics["inception_score"] >= 1 and 0 <= metrics["precision"] <= 1
+    assert metrics["density"] >= 0 and 0 <= metrics["coverage"] <= 1
 
 
 @pytest.mark.parametrize("experiment", ["dcgan", "cgan", "vae", "autoencoder", "realnvp"])
@@ -192,6 +193,7 @@ def test_a_generator_of_one_class_covers_one_mode_of_ten(mnist, session_cache: P
     assert collapsed["mode_coverage"]["classes_covered"] == 1
     assert diverse["mode_coverage"]["classes_covered"] == 10
     assert diverse["recall"] > 0.5 > collapsed["recall"]
+    assert diverse["coverage"] > 0.5 > collapsed["coverage"]
     assert collapsed["fid"] > 5 * diverse["fid"]
 
 

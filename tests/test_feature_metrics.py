@@ -12,7 +12,7 @@ from lightning_modules.feature_metrics import (
     kernel_inception_distance,
 )
 from lightning_modules.mode_coverage import mode_coverage
-from lightning_modules.precision_recall import knn_radii, precision_recall
+from lightning_modules.precision_recall import density_coverage, knn_radii, precision_recall
 
 
 def correlated_features(n: int, dim: int, seed: int) -> torch.Tensor:
@@ -103,6 +103,45 @@ def test_precision_recall_separates_collapse_from_spread() -> None:
     spread_precision, spread_recall = precision_recall(real, spread, knn_radii(real), knn_radii(spread))
     assert corner_precision == spread_precision == 1.0  # both are real points
     assert corner_recall < 0.5 < 0.9 < spread_recall
+
+
+@pytest.mark.parametrize(("real_count", "fake_count", "shift"), [(300, 300, 0.3), (250, 180, 1.0)])
+def test_precision_recall_matches_torch_fidelity(real_count: int, fake_count: int, shift: float) -> None:
+    """Our chunked implementation (which can reuse cached real radii) against torch-fidelity's `prc`."""
+    from torch_fidelity.metric_prc import prc_features_to_metric
+
+    real = correlated_features(real_count, 6, seed=10).float()
+    fake = (correlated_features(fake_count, 6, seed=11) * 1.2 + shift).float()
+    ours = precision_recall(real, fake, knn_radii(real, 3), knn_radii(fake, 3), chunk_size=64)
+    library = prc_features_to_metric(fake, real, prc_neighborhood=3, prc_batch_size=100, verbose=False)
+    assert 0.05 < ours[0] < 0.95 and 0.05 < ours[1] < 0.95  # neither trivially 0 nor 1
+    assert ours == pytest.approx((library["precision"], library["recall"]), abs=1e-6)
+
+
+def brute_force_density_coverage(real: np.ndarray, fake: np.ndarray, k: int) -> tuple[float, float]:
+    """Naeem et al. 2020, Eq. (3) and (4), one pair of points at a time."""
+
+    def distance(a: np.ndarray, b: np.ndarray) -> float:
+        return float(np.sqrt(((a - b) ** 2).sum()))
+
+    radii = [sorted(distance(r, other) for other in real)[k] for r in real]  # [0] is the point itself
+    inside = [[distance(f, r) < radius for r, radius in zip(real, radii, strict=True)] for f in fake]
+    density = sum(sum(row) for row in inside) / (k * len(fake))
+    coverage = sum(any(row[j] for row in inside) for j in range(len(real))) / len(real)
+    return density, coverage
+
+
+@pytest.mark.parametrize("shift", [0.0, 0.7, 100.0])
+def test_density_and_coverage_match_a_brute_force_computation(shift: float) -> None:
+    real = correlated_features(40, 3, seed=12)
+    fake = correlated_features(30, 3, seed=13) * 0.5 + shift
+    expected = brute_force_density_coverage(real.numpy(), fake.numpy(), k=5)
+    result = density_coverage(real, fake, knn_radii(real, 5), k=5, chunk_size=7)
+    assert result == pytest.approx(expected, abs=1e-12)
+    if shift == 100.0:
+        assert result == (0.0, 0.0)
+    else:
+        assert result[0] > 0 and result[1] > 0
 
 
 def test_knn_radius_is_the_kth_neighbour_distance() -> None:
