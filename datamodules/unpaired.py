@@ -185,9 +185,11 @@ class UnpairedImageDataModule(L.LightningDataModule):
     """Two image domains A and B in the CycleGAN layout, for unpaired translation.
 
     Training batches are {"A": x_a, "B": x_b}, float in [0, 1], shape (N, C, H, W); an epoch
-    has max(|A|, |B|) items. Validation pairs test images by index for translation grids.
-    Testing returns two loaders, testA then testB, each yielding {<domain>: x, "name": [...]},
-    so every test image is translated exactly once in its direction.
+    has max(|A|, |B|) items. Validation holds out `val_size` seeded images of trainA and of trainB
+    (paired by index for translation grids), so testA/testB never choose a checkpoint: they are
+    seen only by the final test and `make evaluate`. Testing returns two loaders, testA then
+    testB, each yielding {<domain>: x, "name": [...]}, so every test image is translated exactly
+    once in its direction.
     """
 
     def __init__(
@@ -205,11 +207,14 @@ class UnpairedImageDataModule(L.LightningDataModule):
         download: bool = True,
         url_template: str = CYCLEGAN_DATASET_URL,
         seed: int = 0,
+        val_size: int = 50,
     ) -> None:
         super().__init__()
         # logger=False: the run logs its whole config once (run.log_run_config), not these beside it.
         self.save_hyperparameters(logger=False)
         _validate(channels, load_size, crop_size, batch_size)
+        if val_size < 1:
+            raise ValueError(f"data.val_size must be >= 1 (images held out of each train domain), got {val_size}")
         if root is None and name is None:
             raise ValueError("Give data.name (e.g. horse2zebra) or data.root (a CycleGAN folder)")
         # Like the rest of the project: $DATA_ROOT, else ./data, unless data_root is given.
@@ -231,11 +236,12 @@ class UnpairedImageDataModule(L.LightningDataModule):
             download_cyclegan_dataset(name, root.parent, self.hparams.url_template)
 
     def setup(self, stage: str | None = None) -> None:
-        folders = self._folders(("train", "test") if stage in (None, "fit") else ("test",))
-        if "trainA" in folders:
-            self.train_set = UnpairedImageDataset(folders["trainA"], folders["trainB"], self._transform(train=True))
+        folders = self._folders(("train", "test") if stage in (None, "fit", "validate") else ("test",))
         evaluation = self._transform(train=False)
-        self.val_set = AlignedByIndexDataset(folders["testA"], folders["testB"], evaluation)
+        if "trainA" in folders:
+            train, val = zip(*(self._hold_out(domain, folders[f"train{domain}"]) for domain in DOMAINS), strict=True)
+            self.train_set = UnpairedImageDataset(*train, self._transform(train=True))
+            self.val_set = AlignedByIndexDataset(*val, evaluation)
         self.test_sets = [SingleDomainDataset(domain, folders[f"test{domain}"], evaluation) for domain in DOMAINS]
 
     def train_dataloader(self) -> DataLoader:
@@ -288,6 +294,20 @@ class UnpairedImageDataModule(L.LightningDataModule):
             for split in splits
             for domain in DOMAINS
         }
+
+    def _hold_out(self, domain: str, paths: list[Path]) -> tuple[list[Path], list[Path]]:
+        """(train, validation) paths of one domain: `val_size` seeded images held out, the rest kept in order."""
+        val_size = self.hparams.val_size
+        if val_size >= len(paths):
+            raise ValueError(
+                f"data.val_size={val_size} would hold out all {len(paths)} images of {self.root / f'train{domain}'}; "
+                "lower data.val_size."
+            )
+        # One seed per domain, so A's split does not depend on how many images B has.
+        generator = torch.Generator().manual_seed(self.hparams.seed * 2 + DOMAINS.index(domain))
+        held_out = set(torch.randperm(len(paths), generator=generator)[:val_size].tolist())
+        train = [path for index, path in enumerate(paths) if index not in held_out]
+        return train, [paths[index] for index in sorted(held_out)]
 
     def _transform(self, train: bool) -> DomainImageTransform:
         hp = self.hparams

@@ -13,7 +13,7 @@ from torch import Tensor, nn
 
 from lightning_modules.guards import check_finite
 from lightning_modules.optimizers import OptimizerFactory
-from lightning_modules.vae import VAE, Batch
+from lightning_modules.vae import VAE, Batch, Noise
 
 
 class Autoencoder(VAE):
@@ -45,7 +45,7 @@ class Autoencoder(VAE):
         x: Tensor,
         labels: Tensor | None = None,
         beta: float = 1.0,
-        generator: torch.Generator | None = None,
+        generator: Noise | None = None,
     ) -> dict[str, Tensor]:
         """Reconstruction negative log-likelihood in nats per image; deterministic, so `beta` and
         `generator` are unused."""
@@ -88,12 +88,10 @@ class Autoencoder(VAE):
         self.code_variance.lerp_(code.var(0, unbiased=False) + 1e-6, momentum)
 
     def test_step(self, batch: Batch, batch_idx: int) -> None:
-        generator = self.evaluation_generator(batch_idx)
-        x, labels = self.prepare_batch(batch, generator)
-        self.log_dict(self.evaluation_metrics(x, labels, "test", generator), sync_dist=True)
+        noise = self.evaluation_noise(batch[0])
+        x, labels = self.prepare_batch(batch, noise)
+        self.log_dict(self.evaluation_metrics(x, labels, "test", noise), sync_dist=True)
 
-    def evaluation_metrics(
-        self, x: Tensor, labels: Tensor | None, stage: str, generator: torch.Generator
-    ) -> dict[str, Tensor]:
+    def evaluation_metrics(self, x: Tensor, labels: Tensor | None, stage: str, generator: Noise) -> dict[str, Tensor]:
         """Reconstruction NLL only: an autoencoder has no bound on log p(x)."""
         return {f"{stage}/reconstruction_nats": self.loss(x, labels)["reconstruction_nats"]}

@@ -203,9 +203,13 @@ class CycleGAN(L.LightningModule):
         check_finite(name, loss, self.global_step)
         optimizer.zero_grad(set_to_none=True)
         self.manual_backward(loss)
+        optimizer.step()  # clips in on_before_optimizer_step
+
+    def on_before_optimizer_step(self, optimizer: Any) -> None:
+        # Lightning calls this inside optimizer.step(), after 16-mixed AMP has unscaled the
+        # gradients: clipping before step() would clip gradients still multiplied by the loss scale.
         if self.hparams.gradient_clip_val:
             self.clip_gradients(optimizer, self.hparams.gradient_clip_val, gradient_clip_algorithm="norm")
-        optimizer.step()
 
     def on_train_epoch_end(self) -> None:
         # Manual optimization: Lightning leaves the schedulers to us, stepped once per epoch.

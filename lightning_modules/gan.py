@@ -4,6 +4,8 @@ Optimizer order, the same in every adversarial module: [generator, discriminator
 `trainer.global_step` counts both optimizers' steps, so it advances by 2 per batch (see README).
 """
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import lightning as L
@@ -12,7 +14,7 @@ from torch import Tensor, nn
 
 from lightning_modules.ema import ema_copy
 from lightning_modules.guards import check_finite
-from lightning_modules.losses import adversarial_loss, gradient_penalty
+from lightning_modules.losses import adversarial_loss, gradient_penalty, mean_discriminator_output
 from lightning_modules.noise import CheckpointedNoise
 from lightning_modules.optimizers import OptimizerFactory, checked_optimizer_factory
 
@@ -95,8 +97,13 @@ class GAN(CheckpointedNoise, L.LightningModule):
         self, real: Tensor, fake: Tensor, labels: Tensor | None, optimizer: Any
     ) -> dict[str, Tensor]:
         with self.toggled_optimizer(optimizer):
-            loss = self.discriminator_loss(self.discriminator(real, labels), self.discriminator(fake, labels))
-            parts = {"d_loss": loss.detach()}
+            real_logits, fake_logits = self.discriminator(real, labels), self.discriminator(fake, labels)
+            loss = self.discriminator_loss(real_logits, fake_logits)
+            parts = {
+                "d_loss": loss.detach(),
+                "d_real": mean_discriminator_output(real_logits, self.hparams.loss),
+                "d_fake": mean_discriminator_output(fake_logits, self.hparams.loss),
+            }
             if self.hparams.gradient_penalty_weight > 0:
                 penalty = self.penalty(real, fake, labels)
                 loss = loss + self.hparams.gradient_penalty_weight * penalty
@@ -106,17 +113,23 @@ class GAN(CheckpointedNoise, L.LightningModule):
 
     def generator_step(self, fake: Tensor, labels: Tensor | None, optimizer: Any) -> dict[str, Tensor]:
         with self.toggled_optimizer(optimizer):
-            loss = self.generator_loss(self.discriminator(fake, labels))
+            fake_logits = self.discriminator(fake, labels)
+            loss = self.generator_loss(fake_logits)
             self.optimize(loss, "generator loss", optimizer)
-        return {"g_loss": loss.detach()}
+        # D(G(z)) after D's step, on the very fakes G learns from: G's view of how far D is ahead.
+        return {"g_loss": loss.detach(), "d_fake_after": mean_discriminator_output(fake_logits, self.hparams.loss)}
 
     def optimize(self, loss: Tensor, name: str, optimizer: Any) -> None:
         check_finite(name, loss, self.global_step)
         optimizer.zero_grad(set_to_none=True)
         self.manual_backward(loss)
+        optimizer.step()  # clips in on_before_optimizer_step
+
+    def on_before_optimizer_step(self, optimizer: Any) -> None:
+        # Lightning calls this inside optimizer.step(), after 16-mixed AMP has unscaled the
+        # gradients: clipping before step() would clip gradients still multiplied by the loss scale.
         if self.hparams.gradient_clip_val:
             self.clip_gradients(optimizer, self.hparams.gradient_clip_val, gradient_clip_algorithm="norm")
-        optimizer.step()
 
     def penalty(self, real: Tensor, fake: Tensor, labels: Tensor | None) -> Tensor:
         """WGAN-GP penalty, in float32 even under mixed precision (PITFALLS.md)."""
@@ -140,10 +153,16 @@ class GAN(CheckpointedNoise, L.LightningModule):
         self.log("test/d_loss", self.heldout_discriminator_loss(batch, batch_idx), sync_dist=True)
 
     def heldout_discriminator_loss(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        """The discriminator loss as training computes it, so val/d_loss and train/d_loss compare.
+
+        Training normalises with each batch's own statistics (real and fake batches apart); eval-mode
+        running statistics mix the two, which would make this a different quantity.
+        """
         real, labels = self.prepare_batch(batch)
         noise = torch.randn(len(real), self.latent_dim, generator=torch.Generator().manual_seed(batch_idx))
-        fake = self.generator(noise.to(self.device), labels)
-        return self.discriminator_loss(self.discriminator(real, labels), self.discriminator(fake, labels))
+        with batch_statistics(self.generator), batch_statistics(self.discriminator):
+            fake = self.generator(noise.to(self.device), labels)
+            return self.discriminator_loss(self.discriminator(real, labels), self.discriminator(fake, labels))
 
     # --- setup and state ---
 
@@ -152,3 +171,21 @@ class GAN(CheckpointedNoise, L.LightningModule):
             self.optimizer_g(self.generator.parameters()),
             self.optimizer_d(self.discriminator.parameters()),
         ]
+
+
+@contextmanager
+def batch_statistics(network: nn.Module) -> Iterator[None]:
+    """Run `network` in training mode (batch-norm batch statistics) and leave its buffers as they were.
+
+    Buffers (running statistics, spectral-norm vectors) are restored afterwards, so evaluation
+    never changes what training or a checkpoint sees.
+    """
+    was_training = network.training
+    saved = {name: buffer.clone() for name, buffer in network.named_buffers()}
+    network.train()
+    try:
+        yield
+    finally:
+        network.train(was_training)
+        for name, buffer in network.named_buffers():
+            buffer.copy_(saved[name])

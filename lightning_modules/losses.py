@@ -78,6 +78,20 @@ ADVERSARIAL_LOSSES: dict[str, tuple[Callable[[Tensor, Tensor], Tensor], Callable
 }
 
 
+# Losses whose discriminator outputs logits of a probability: D(x) = sigmoid(logit).
+PROBABILITY_LOSSES = frozenset({"non_saturating", "minimax"})
+
+
+def mean_discriminator_output(logits: Tensor, loss: str) -> Tensor:
+    """The discriminator's mean output: a probability D(x) for `PROBABILITY_LOSSES`, else the raw score.
+
+    Under the non-saturating and minimax losses D(x) = D(G(z)) = 1/2 at the game's equilibrium
+    (Goodfellow et al. 2014, prop. 1); hinge, least-squares and Wasserstein scores have no such scale.
+    """
+    logits = logits.detach().float()
+    return torch.sigmoid(logits).mean() if loss in PROBABILITY_LOSSES else logits.mean()
+
+
 def adversarial_loss(
     name: str,
 ) -> tuple[Callable[[Tensor, Tensor], Tensor], Callable[[Tensor], Tensor]]:

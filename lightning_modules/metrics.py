@@ -6,6 +6,8 @@ images are repeated to three channels for Inception.
 """
 
 import logging
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +15,7 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor, nn
 from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 from torchmetrics.functional.classification import binary_auroc
@@ -206,10 +209,12 @@ def blacken_nonfinite(images: Tensor) -> tuple[Tensor, int]:
 
 
 class GenerativeMetrics(Callback):
-    """FID and Inception Score of `module.sample` against the real validation (and test) images.
+    """FID and Inception Score of `module.sample` against real validation (and test) images.
 
-    Real features are computed during the first full validation epoch and kept for the run; the
-    generated images come from the same seeded noise every time, so epochs compare fairly.
+    The real reference is the first `num_samples` images of the stage's loader, read once per run
+    (whatever `trainer.limit_val_batches` is); the generated images come from the same seeded noise
+    every time, so epochs compare fairly. Everything runs on a forked, seeded global RNG: the
+    numbers repeat on the same samples, and training draws the same noise with metrics on or off.
     """
 
     def __init__(
@@ -243,19 +248,40 @@ class GenerativeMetrics(Callback):
     def per_rank(self, trainer: L.Trainer) -> int:
         return max(2, self.num_samples // trainer.world_size)
 
-    def collect_real(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: object, stage: str) -> None:
+    def collect_real(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        """The stage's first `per_rank` real images on this rank (each rank's loader holds its own share)."""
         fid, _ = self.metrics_for(stage, pl_module.device)
-        images = real_images(batch)
-        missing = self.per_rank(trainer) - int(fid.real_features_num_samples)
-        if trainer.sanity_checking or images is None or self.real_complete[stage] or missing <= 0:
-            return
-        fid.update(images[:missing], real=True)
+        wanted = self.per_rank(trainer)
+        for loader in stage_loaders(trainer, stage):
+            for batch in loader:
+                images = real_images(batch)
+                missing = wanted - int(fid.real_features_num_samples)
+                if images is None or missing <= 0:
+                    break
+                fid.update(images[:missing].to(pl_module.device), real=True)
+        found = int(fid.real_features_num_samples)
+        if found < wanted:
+            rank_zero_warn(
+                f"metrics.num_samples={self.num_samples} asks for {wanted} real {stage} images per process, "
+                f"but the {stage} set has only {found}: FID compares {found} real with {wanted} generated "
+                "images. Lower metrics.num_samples to the real count for a like-for-like comparison."
+            )
+        self.real_complete[stage] = True
 
     def compute(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if trainer.sanity_checking:
             return
+        seed = self.seed + trainer.global_rank
+        self.metrics_for(stage, pl_module.device)
+        if not self.real_complete[stage]:
+            with seeded_global_rng(seed, pl_module.device):
+                self.collect_real(trainer, pl_module, stage)
+        # Seeded afresh, so the first call (which also read the real images) scores like the others.
+        with seeded_global_rng(seed, pl_module.device):
+            self.score_samples(trainer, pl_module, stage)
+
+    def score_samples(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         fid, inception_score = self.metrics_for(stage, pl_module.device)
-        self.real_complete[stage] = True
         generator = torch.Generator().manual_seed(self.seed + trainer.global_rank)
         remaining, nonfinite = self.per_rank(trainer), 0
         while remaining > 0:
@@ -270,17 +296,33 @@ class GenerativeMetrics(Callback):
         fid.reset()
         inception_score.reset()
 
-    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
-        self.collect_real(trainer, pl_module, batch, "val")
-
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.compute(trainer, pl_module, "val")
 
-    def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
-        self.collect_real(trainer, pl_module, batch, "test")
-
     def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.compute(trainer, pl_module, "test")
+
+
+def stage_loaders(trainer: L.Trainer, stage: str) -> list[Iterable]:
+    """The loaders the trainer runs for `stage` ("val" or "test"), read in full (no batch limits)."""
+    loaders = trainer.val_dataloaders if stage == "val" else trainer.test_dataloaders
+    if loaders is None:
+        return []
+    return list(loaders) if isinstance(loaders, list | tuple) else [loaders]
+
+
+@contextmanager
+def seeded_global_rng(seed: int, device: torch.device) -> Iterator[None]:
+    """Run a block on a fixed global RNG state and restore the caller's afterwards.
+
+    torchmetrics' Inception Score permutes its samples with the global generator, and building a
+    DataLoader iterator draws a seed from it; without this the metric's value would vary from call
+    to call and switching metrics on or off would shift the noise training draws next.
+    """
+    devices = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
 
 
 # --- anomaly detection ---

@@ -25,10 +25,12 @@ from lightning_modules.losses import (
     negative_elbo,
     reparameterize,
 )
-from lightning_modules.noise import CheckpointedNoise
+from lightning_modules.noise import CheckpointedNoise, PerImageNoise
 from lightning_modules.optimizers import OptimizerFactory, checked_optimizer_factory
 
 Batch = tuple[Tensor, Tensor]
+# Where noise comes from: a generator (training, applications) or one stream per image (evaluation).
+Noise = torch.Generator | PerImageNoise
 
 
 def check_networks_agree(encoder: nn.Module, decoder: nn.Module, likelihood: nn.Module) -> None:
@@ -133,7 +135,7 @@ class VAE(CheckpointedNoise, L.LightningModule):
         x: Tensor,
         labels: Tensor | None = None,
         beta: float = 1.0,
-        generator: torch.Generator | None = None,
+        generator: Noise | None = None,
     ) -> dict[str, Tensor]:
         """One-sample ELBO parts in nats per image; `loss` is the beta-weighted objective."""
         log_likelihood, kl = self.elbo_terms(x, labels, generator)
@@ -145,7 +147,7 @@ class VAE(CheckpointedNoise, L.LightningModule):
         }
 
     def elbo_terms(
-        self, x: Tensor, labels: Tensor | None = None, generator: torch.Generator | None = None
+        self, x: Tensor, labels: Tensor | None = None, generator: Noise | None = None
     ) -> tuple[Tensor, Tensor]:
         """Per-image log p(x|z) at one z ~ q(z|x) and KL(q(z|x) || p(z)), each (B,) in nats."""
         mean, log_variance = self.encode(x, labels)
@@ -212,7 +214,7 @@ class VAE(CheckpointedNoise, L.LightningModule):
 
     @torch.no_grad()
     def importance_weighted_nll(
-        self, x: Tensor, labels: Tensor | None = None, generator: torch.Generator | None = None
+        self, x: Tensor, labels: Tensor | None = None, generator: Noise | None = None
     ) -> Tensor:
         """-log p(x) per image from K = iwae_samples importance samples (Burda et al. 2016)."""
         mean, log_variance = self.encode(x, labels)
@@ -240,22 +242,20 @@ class VAE(CheckpointedNoise, L.LightningModule):
         return parts["loss"]
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
-        generator = self.evaluation_generator(batch_idx)
-        x, labels = self.prepare_batch(batch, generator)
-        self.log_dict(self.evaluation_metrics(x, labels, "val", generator), sync_dist=True)
+        noise = self.evaluation_noise(batch[0])
+        x, labels = self.prepare_batch(batch, noise)
+        self.log_dict(self.evaluation_metrics(x, labels, "val", noise), sync_dist=True)
 
     def test_step(self, batch: Batch, batch_idx: int) -> None:
-        generator = self.evaluation_generator(batch_idx)
-        x, labels = self.prepare_batch(batch, generator)
-        metrics = self.evaluation_metrics(x, labels, "test", generator)
-        nll = self.importance_weighted_nll(x, labels, generator)
+        noise = self.evaluation_noise(batch[0])
+        x, labels = self.prepare_batch(batch, noise)
+        metrics = self.evaluation_metrics(x, labels, "test", noise)
+        nll = self.importance_weighted_nll(x, labels, noise)
         metrics["test/iwae_nll_nats"] = nll.mean()
         metrics["test/bits_per_dim"] = nats_to_bits_per_dim(nll.mean(), x[0].numel())
         self.log_dict(metrics, sync_dist=True)
 
-    def evaluation_metrics(
-        self, x: Tensor, labels: Tensor | None, stage: str, generator: torch.Generator
-    ) -> dict[str, Tensor]:
+    def evaluation_metrics(self, x: Tensor, labels: Tensor | None, stage: str, generator: Noise) -> dict[str, Tensor]:
         """The true ELBO (beta=1) and its parts, plus the bound in bits/dim."""
         parts = self.loss(x, labels, beta=1.0, generator=generator)
         del parts["loss"]  # at beta=1 it equals nelbo_nats
@@ -264,26 +264,37 @@ class VAE(CheckpointedNoise, L.LightningModule):
 
     # --- data ---
 
-    def prepare_batch(self, batch: Batch, generator: torch.Generator) -> tuple[Tensor, Tensor | None]:
+    def prepare_batch(self, batch: Batch, generator: Noise) -> tuple[Tensor, Tensor | None]:
         images, labels = batch
         return self.prepare_images(images, generator), labels if self.num_classes is not None else None
 
-    def prepare_images(self, images: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    def prepare_images(self, images: Tensor, generator: Noise | None = None) -> Tensor:
         """Dynamic binarization (Salakhutdinov & Murray 2008): each pixel is 1 with probability x.
 
-        Training draws fresh pixels every step from the module's noise generator; evaluation passes a
-        generator seeded by batch index, so every validation and test pass scores the same images.
+        Training draws fresh pixels every step from the module's noise generator; evaluation passes
+        `evaluation_noise`, so every validation and test pass scores the same binary images.
         """
         if not self.hparams.binarize:
             return images
         generator = generator if generator is not None else self.noise_generator
-        uniform = torch.rand(images.shape, generator=generator).to(images.device)
-        return (uniform < images).to(images.dtype)
+        if isinstance(generator, PerImageNoise):
+            uniform = generator.rand(images.shape, batch_dim=0)
+        else:
+            uniform = torch.rand(images.shape, generator=generator)
+        return (uniform.to(images.device) < images).to(images.dtype)
 
-    def normal_noise(self, shape: tuple[int, ...] | torch.Size, generator: torch.Generator | None) -> Tensor:
-        """N(0, I) noise drawn on the CPU from `generator` (default: the module's), then moved."""
+    def normal_noise(self, shape: tuple[int, ...] | torch.Size, generator: Noise | None) -> Tensor:
+        """N(0, I) noise of shape (..., B, latent_dim) drawn on the CPU from `generator` (default: the
+        module's), then moved."""
         generator = generator if generator is not None else self.noise_generator
+        if isinstance(generator, PerImageNoise):
+            return generator.randn(shape, batch_dim=len(shape) - 2).to(self.device)
         return torch.randn(tuple(shape), generator=generator).to(self.device)
+
+    def evaluation_noise(self, images: Tensor) -> PerImageNoise:
+        """Evaluation noise that is a function of each image and the seed alone: a test score does
+        not depend on the batch size, the batch order or the number of DDP processes."""
+        return PerImageNoise(images, self.hparams.seed)
 
     def evaluation_generator(self, batch_idx: int) -> torch.Generator:
         """A fresh generator per evaluation batch: validation never touches the training noise."""

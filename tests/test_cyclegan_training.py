@@ -53,7 +53,7 @@ def make_domains(root: Path, counts: dict[str, int]) -> Path:
 @pytest.fixture
 def data(tmp_path: Path) -> UnpairedImageDataModule:
     root = make_domains(tmp_path / "data", {"trainA": 4, "trainB": 6, "testA": 4, "testB": 5})
-    return UnpairedImageDataModule(root=str(root), load_size=32, crop_size=32, batch_size=2, num_workers=0)
+    return UnpairedImageDataModule(root=str(root), load_size=32, crop_size=32, batch_size=2, num_workers=0, val_size=1)
 
 
 def trainer(tmp_path: Path, **settings) -> L.Trainer:
@@ -201,6 +201,7 @@ def test_cyclegan_experiment_runs_on_generated_images_and_rebuilds_from_its_chec
     overrides = [
         "experiment=cyclegan",
         f"data.root={root}",
+        "data.val_size=1",
         "data.load_size=36",
         "data.crop_size=32",
         "data.num_workers=0",

@@ -6,6 +6,7 @@ import pytest
 import scipy.linalg
 import torch
 from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
 from torchmetrics.functional.classification import binary_auroc
 from torchmetrics.image.fid import FrechetInceptionDistance
 
@@ -107,10 +108,10 @@ def test_nonfinite_samples_are_counted_not_crashing_fid(monkeypatch):
     logged = {}
     module = NaNSampler()
     module.log = lambda name, value, **kwargs: logged.__setitem__(name, float(value))
+    real = DataLoader(TensorDataset(torch.rand(20, 1, 2, 2, dtype=torch.float64)), batch_size=8)
     trainer = type("FakeTrainer", (), {"sanity_checking": False, "world_size": 1, "global_rank": 0})()
+    trainer.val_dataloaders = real
     metrics = GenerativeMetrics(FeatureExtractor("flat", Flatten(), Flatten()), num_samples=20, batch_size=8)
-    fid, _ = metrics.metrics_for("val", torch.device("cpu"))
-    fid.update(torch.rand(20, 1, 2, 2, dtype=torch.float64), real=True)
     metrics.compute(trainer, module, "val")
     assert logged["val/nonfinite_samples"] == 10
     assert logged["val/fid"] == logged["val/fid"]  # finite, not NaN

@@ -21,7 +21,7 @@ def write_image(path: Path, width: int = 40, height: int = 40, mode: str = "RGB"
 
 
 def make_dataset(root: Path, counts: dict[str, int] | None = None) -> Path:
-    counts = counts or {"trainA": 3, "trainB": 5, "testA": 2, "testB": 4}
+    counts = counts or {"trainA": 3, "trainB": 6, "testA": 2, "testB": 4}
     for folder, count in counts.items():
         (root / folder).mkdir(parents=True, exist_ok=True)
         for index in range(count):
@@ -30,14 +30,14 @@ def make_dataset(root: Path, counts: dict[str, int] | None = None) -> Path:
 
 
 def datamodule(root: Path, **overrides) -> UnpairedImageDataModule:
-    settings = dict(root=str(root), load_size=36, crop_size=32, batch_size=2, num_workers=0)
+    settings = dict(root=str(root), load_size=36, crop_size=32, batch_size=2, num_workers=0, val_size=1)
     return UnpairedImageDataModule(**(settings | overrides))
 
 
 def test_training_batches_are_unpaired_dicts_in_unit_range(tmp_path: Path) -> None:
     data = datamodule(make_dataset(tmp_path))
     data.setup("fit")
-    assert len(data.train_set) == 5  # max(|A|, |B|)
+    assert len(data.train_set) == 5  # max(|A|, |B|), one image of each domain held out for validation
     batch = next(iter(data.train_dataloader()))
     assert set(batch) == {"A", "B"}
     for images in batch.values():
@@ -46,7 +46,7 @@ def test_training_batches_are_unpaired_dicts_in_unit_range(tmp_path: Path) -> No
 
 
 def test_b_is_drawn_at_random(tmp_path: Path) -> None:
-    data = datamodule(make_dataset(tmp_path, {"trainA": 1, "trainB": 6, "testA": 1, "testB": 1}))
+    data = datamodule(make_dataset(tmp_path, {"trainA": 2, "trainB": 7, "testA": 1, "testB": 1}))
     data.setup("fit")
     torch.manual_seed(0)
     partners = {tuple(data.train_set[0]["B"].flatten()[:8].tolist()) for _ in range(20)}
@@ -76,11 +76,12 @@ def test_evaluation_resizes_to_crop_and_test_loaders_cover_each_domain_once(tmp_
 
 
 def test_image_smaller_than_crop_names_file_and_sizes(tmp_path: Path) -> None:
-    root = make_dataset(tmp_path, {"trainA": 1, "trainB": 1, "testA": 1, "testB": 1})
-    write_image(root / "trainA" / "trainA_0.png", width=20, height=16)
+    root = make_dataset(tmp_path, {"trainA": 2, "trainB": 2, "testA": 1, "testB": 1})
+    for index in range(2):  # whichever is held out for validation, the training one is too small
+        write_image(root / "trainA" / f"trainA_{index}.png", width=20, height=16)
     data = datamodule(root, load_size=None)
     data.setup("fit")
-    expected = re.escape(str(root / "trainA" / "trainA_0.png")) + r" is 20x16.*32x32 crop"
+    expected = re.escape(str(data.train_set.paths_a[0])) + r" is 20x16.*32x32 crop"
     with pytest.raises(BadImageError, match=expected):
         data.train_set[0]
 
@@ -102,7 +103,7 @@ def test_non_image_files_are_skipped_with_a_count(tmp_path: Path) -> None:
     data = datamodule(root)
     with pytest.warns(UserWarning, match=r"Skipped 2 non-image file\(s\) in .*trainA"):
         data.setup("fit")
-    assert len(data.train_set.paths_a) == 3
+    assert len(data.train_set.paths_a) + len(data.val_set.paths_a) == 3
 
 
 def test_corrupt_image_is_named(tmp_path: Path) -> None:
@@ -140,6 +141,7 @@ def test_named_dataset_is_downloaded_and_unzipped_when_absent(tmp_path: Path) ->
         num_workers=0,
         load_size=36,
         crop_size=32,
+        val_size=1,
     )
     data.prepare_data()
     data.setup("fit")
@@ -151,4 +153,25 @@ def test_absent_unknown_dataset_lists_the_known_names(tmp_path: Path) -> None:
     data = UnpairedImageDataModule(name="cats2dogs", data_root=str(tmp_path))
     data.prepare_data()
     with pytest.raises(DatasetNotFoundError, match=r"cats2dogs does not exist.*horse2zebra"):
+        data.setup("fit")
+
+
+def test_validation_is_a_seeded_fixed_count_held_out_of_each_train_domain(tmp_path: Path) -> None:
+    root = make_dataset(tmp_path, {"trainA": 6, "trainB": 8, "testA": 2, "testB": 2})
+    splits = []
+    for seed in (0, 0, 1):
+        data = datamodule(root, val_size=2, seed=seed)
+        data.setup("fit")
+        val, train = data.val_set, data.train_set
+        for domain in ("a", "b"):
+            held_out, kept = getattr(val, f"paths_{domain}"), getattr(train, f"paths_{domain}")
+            assert len(held_out) == 2 and not set(held_out) & set(kept)
+            assert all(path.parent.name.startswith("train") for path in held_out)
+        splits.append((val.paths_a, val.paths_b))
+    assert splits[0] == splits[1] and splits[0] != splits[2]
+
+
+def test_val_size_that_leaves_no_training_image_names_the_setting(tmp_path: Path) -> None:
+    data = datamodule(make_dataset(tmp_path), val_size=3)
+    with pytest.raises(ValueError, match=r"data.val_size=3 would hold out all 3 images of .*trainA"):
         data.setup("fit")
