@@ -10,13 +10,23 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from datamodules.errors import BadImageError, DatasetNotFoundError
+from lightning_modules.atomic_files import DiskFullError
+from lightning_modules.checkpoints import CheckpointError, quote_checkpoint_paths
 from lightning_modules.guards import NonFiniteLossError
 from lightning_modules.metrics import InceptionUnavailableError
 from lightning_modules.run import train
+from lightning_modules.run_folders import remove_if_unused
 
 log = logging.getLogger(__name__)
 # Errors whose message says all a user needs: print it, not a traceback.
-USER_ERRORS = (DatasetNotFoundError, BadImageError, NonFiniteLossError, InceptionUnavailableError)
+USER_ERRORS = (
+    DatasetNotFoundError,
+    BadImageError,
+    NonFiniteLossError,
+    InceptionUnavailableError,
+    CheckpointError,
+    DiskFullError,
+)
 
 
 def in_multirun() -> bool:
@@ -47,9 +57,11 @@ def main(cfg: DictConfig) -> float | None:
             raise
         if isinstance(error, USER_ERRORS):
             print(f"error: {error}", file=sys.stderr)
+            remove_if_unused(cfg.paths.output_dir)  # a start-up failure leaves no run without results behind
             sys.exit(1)
         raise
 
 
 if __name__ == "__main__":
+    sys.argv = quote_checkpoint_paths(sys.argv)
     main()

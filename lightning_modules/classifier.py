@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from lightning_modules.atomic_files import torch_save_atomically
 from lightning_modules.networks.classifier import SmallClassifier
 
 
@@ -58,12 +59,9 @@ def train_feature_classifier(datamodule: L.LightningDataModule, path: Path, max_
     trainer.fit(module, datamodule)
     accuracy = trainer.test(module, datamodule, verbose=False)[0]["test/accuracy"]
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".partial")  # renamed when complete, so a killed run leaves no broken cache
-    torch.save(
-        {"state_dict": network.state_dict(), "settings": settings, "test_accuracy": accuracy},
-        partial,
+    torch_save_atomically(  # a killed run leaves no broken cache
+        {"state_dict": network.state_dict(), "settings": settings, "test_accuracy": accuracy}, path
     )
-    partial.replace(path)
     return network.eval()
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from lightning_modules.atomic_files import torch_save_atomically
 from lightning_modules.precision_recall import knn_radii
 
 log = logging.getLogger(__name__)
@@ -47,9 +48,7 @@ def cached_tensor(path: Path, compute: Callable[[], Tensor]) -> Tensor:
             log.warning("Recomputing the unreadable cache file %s (%s)", path, error)
     value = compute()
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".partial")  # renamed when complete: a killed run leaves no broken cache
-    torch.save(value, partial)
-    partial.replace(path)
+    torch_save_atomically(value, path)  # a killed run leaves no broken cache
     return value
 
 
