@@ -222,6 +222,8 @@ def test_the_command_line_refuses_a_payload_in_one_line_and_leaves_no_run_folder
             "train.py",
             "experiment=dcgan",
             "logger=csv",
+            "metrics=none",
+            "callbacks.model_checkpoint.monitor=null",
             f"paths.log_dir={outputs}",
             f"ckpt_path={checkpoint}",
         ],
