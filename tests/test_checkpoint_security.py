@@ -5,6 +5,8 @@ Each test hands genlab a crafted file, through evaluation (`module_from_checkpoi
 """
 
 import os
+import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -207,6 +209,16 @@ def test_evaluate_and_sample_refuse_both_crafted_files(tmp_path, crafted: str) -
             with pytest.raises(CheckpointError, match="system" if crafted == "payload" else "builtins.open"):
                 write_samples(cfg) if mode == "sample" else evaluate(cfg)
     assert not marker.exists() and victim.read_text() == "precious"
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+@pytest.mark.parametrize("target", ["evaluate", "sample"])
+def test_make_passes_a_checkpoint_path_with_spaces_and_equals_signs_whole(target: str) -> None:
+    dry_run = subprocess.run(
+        ["make", "-n", target, "CKPT=my runs/epoch=0-step=20.ckpt"], cwd=ROOT, capture_output=True, text=True
+    )
+    (command,) = [line for line in dry_run.stdout.splitlines() if "evaluate.py" in line]
+    assert "ckpt_path=my runs/epoch=0-step=20.ckpt" in shlex.split(command)
 
 
 @pytest.mark.slow
