@@ -7,6 +7,7 @@ ARGS ?=
 TRIALS ?= 20
 COUNT ?=
 RUNS ?=
+RESUME ?=
 OUT ?=
 MODELS := $(sort $(basename $(notdir $(wildcard conf/experiment/*.yaml))))
 export DATA_ROOT ?= data
@@ -29,8 +30,8 @@ install: $(VENV)/.installed ## Create .venv and install genlab with its dependen
 check-model:
 	@[ -f conf/experiment/$(MODEL).yaml ] || { echo "Unknown model '$(MODEL)'. Available: $(MODELS)" >&2; exit 2; }
 
-train: check-model install ## Train MODEL (one of the models below) with Hydra overrides in ARGS
-	$(PYTHON) train.py experiment=$(MODEL) $(ARGS)
+train: check-model install ## Train MODEL (one of the models below) with Hydra overrides in ARGS [RESUME=<run folder>]
+	$(PYTHON) train.py experiment=$(MODEL) $(if $(RESUME),resume=$(RESUME) hydra.run.dir=$(RESUME)) $(ARGS)
 
 check-ckpt:
 	@[ -n "$(CKPT)" ] || { echo "Say which checkpoint: make $(MAKECMDGOALS) CKPT=outputs/<model>/<run>/checkpoints/last.ckpt" >&2; exit 2; }

@@ -6,4 +6,11 @@ class DatasetNotFoundError(FileNotFoundError):
 
 
 class BadImageError(ValueError):
-    """An image file cannot be used as it is."""
+    """An image file cannot be used as it is; the message names the file first."""
+
+    def __init__(self, message: str) -> None:
+        # A DataLoader worker's error reaches the main process as "Caught BadImageError in DataLoader
+        # worker process 0.\nOriginal Traceback ... BadImageError: <message>": keep only the message.
+        if message.startswith(f"Caught {type(self).__name__}"):
+            message = message.rsplit(f"{type(self).__name__}: ", 1)[-1].strip()
+        super().__init__(message)

@@ -1,6 +1,7 @@
 """Any folder of images: flat, or one subfolder per class; optional train/ and test/ subfolders."""
 
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
 
 import torch
@@ -48,7 +49,19 @@ def find_images(folder: Path) -> tuple[list[tuple[Path, int]], list[str]]:
         warnings.warn(f"Skipped {skipped} non-image file(s) in {folder}", stacklevel=2)
     if not images:
         raise DatasetNotFoundError(f"No images found in {folder} (extensions: {', '.join(sorted(IMAGE_EXTENSIONS))})")
+    check_image_headers(path for path, _ in images)
     return images, [d.name for d in class_dirs] or [folder.name]
+
+
+def check_image_headers(paths: Iterable[Path]) -> None:
+    """Fail at setup, naming the file, on an empty or non-image file, rather than in a loader worker
+    mid-epoch. Only headers are read (fast); a file damaged further in still fails when loaded."""
+    for path in paths:
+        try:
+            with Image.open(path):
+                pass
+        except (UnidentifiedImageError, OSError) as error:
+            raise BadImageError(f"Cannot read image {path}: {error}. Delete or replace this file.") from error
 
 
 def load_image(path: Path, channels: int) -> Image.Image:

@@ -1,6 +1,7 @@
 """MNIST, FashionMNIST and CIFAR-10 through torchvision, held in memory as uint8 tensors."""
 
 import os
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -112,13 +113,15 @@ class TorchvisionDataModule(SplitDataModule):
 
     def load_split(self, train: bool, download: bool) -> InMemoryImages:
         dataset_class, folder, *_ = DATASETS[self.name]
+        first_new_folder = first_missing(Path(self.root) / folder)
         try:
             dataset = dataset_class(self.root, train=train, download=download)
         except Exception as error:  # torchvision raises RuntimeError, URLError or OSError here
+            remove_empty_folders(first_new_folder)  # a failed download leaves no empty DATA_ROOT/MNIST/raw behind
             raise DatasetNotFoundError(
                 f"{self.name} not found under {os.path.join(self.root, folder)} and it could not be "
-                f"downloaded ({type(error).__name__}: {error}). Connect to the internet and rerun, or set "
-                f"DATA_ROOT (or data.root=...) to a folder that holds {folder}/."
+                f"downloaded ({type(error).__name__}: {' '.join(str(error).split())}). Connect to the internet "
+                f"and rerun, or set DATA_ROOT (or data.root=...) to a folder that holds {folder}/."
             ) from error
         return InMemoryImages(self.resize(as_nchw(dataset.data)), torch.as_tensor(dataset.targets))
 
@@ -127,6 +130,25 @@ class TorchvisionDataModule(SplitDataModule):
             return images
         chunks = [resize_uint8(chunk, self.image_size) for chunk in images.split(4096)]
         return torch.cat(chunks)
+
+
+def first_missing(path: Path) -> Path | None:
+    """The outermost folder of `path` that does not exist yet (what creating it would make), or None."""
+    missing = None
+    for candidate in [path, *path.parents]:
+        if candidate.exists():
+            break
+        missing = candidate
+    return missing
+
+
+def remove_empty_folders(top: Path | None) -> None:
+    """Remove `top` and the folders below it, bottom-up, as long as they hold no files."""
+    if top is None or not top.is_dir():
+        return
+    for folder in [*sorted(top.rglob("*"), key=lambda path: len(path.parts), reverse=True), top]:
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
 
 
 def as_nchw(data: Tensor | np.ndarray) -> Tensor:

@@ -19,7 +19,7 @@ from torchvision.transforms import InterpolationMode
 from torchvision.transforms import functional as TF
 
 from datamodules.errors import BadImageError, DatasetNotFoundError
-from datamodules.image_folder import IMAGE_EXTENSIONS, load_image
+from datamodules.image_folder import IMAGE_EXTENSIONS, check_image_headers, load_image
 from datamodules.sampling import eval_loader, train_loader
 
 # The datasets the CycleGAN authors publish, at the address their download script uses.
@@ -64,6 +64,7 @@ def list_domain_images(folder: Path) -> list[Path]:
             f"Domain folder {folder} holds no images ({', '.join(sorted(IMAGE_EXTENSIONS))}); "
             "put the domain's images there or point data.root at another dataset."
         )
+    check_image_headers(images)
     return images
 
 
@@ -205,7 +206,8 @@ class UnpairedImageDataModule(L.LightningDataModule):
         seed: int = 0,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters()
+        # logger=False: the run logs its whole config once (run.log_run_config), not these beside it.
+        self.save_hyperparameters(logger=False)
         _validate(channels, load_size, crop_size, batch_size)
         if root is None and name is None:
             raise ValueError("Give data.name (e.g. horse2zebra) or data.root (a CycleGAN folder)")

@@ -20,7 +20,7 @@ from glob import glob
 from pathlib import Path
 from typing import Any
 
-from omegaconf import OmegaConf
+from omegaconf import Container, DictConfig, OmegaConf
 
 # Keys that differ between any two runs without being a choice anybody made.
 IGNORED_PREFIXES = ("paths.", "hydra.")
@@ -91,15 +91,33 @@ def read_history(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
 
 
 def read_config(run_dir: Path) -> dict[str, Any]:
-    """The run's config as Hydra saved it (interpolations unresolved, so paths do not differ), flattened;
-    without .hydra, the resolved config the CSV logger stored."""
+    """The run's config as Hydra saved it, flattened, with values resolved (`${...}` never shows) and
+    settings built from `paths` left out (they differ between runs without being a choice); without
+    .hydra, the resolved config the CSV logger stored."""
     hydra_config = run_dir / ".hydra" / "config.yaml"
     if hydra_config.is_file():
-        return flatten(OmegaConf.to_container(OmegaConf.load(hydra_config), resolve=False))
+        return resolved_settings(OmegaConf.load(hydra_config))
     for hparams in run_dir.glob("csv/version_*/hparams.yaml"):
         stored = OmegaConf.to_container(OmegaConf.load(hparams), resolve=False)
         return flatten(stored.get("config", stored))
     return {}
+
+
+def resolved_settings(config: DictConfig) -> dict[str, Any]:
+    """Flattened `config` with every interpolation resolved, except settings built from `paths` (Hydra's
+    runtime folder cannot be resolved after the run, and where a run wrote is no hyperparameter)."""
+    settings = {}
+    for key, value in flatten(OmegaConf.to_container(config, resolve=False)).items():
+        if key.startswith(IGNORED_PREFIXES) or is_path_setting(str(value)):  # str: lists of paths too
+            continue
+        node = OmegaConf.select(config, key, throw_on_resolution_failure=False)
+        settings[key] = OmegaConf.to_container(node, resolve=True) if isinstance(node, Container) else node
+    return settings
+
+
+def is_path_setting(value: Any) -> bool:
+    """An unresolved setting built from `paths` (a run's folder, the data root): where, not what."""
+    return isinstance(value, str) and "${paths." in value
 
 
 def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
@@ -142,10 +160,12 @@ def primary_metric(runs: Sequence[Run]) -> str | None:
 
 
 def run_labels(runs: Sequence[Run]) -> list[str]:
-    """Each run's path below the folder all runs share: '0', '1' for a multirun; 'dcgan/<time>' across models."""
+    """Each run's folder name, which is also its W&B run name ('dcgan-mnist-<time>', or '0', '1' for a
+    sweep's trials); where names repeat (trials of two sweeps), the path below the folder all runs share."""
     resolved = [run.path.resolve() for run in runs]
-    if len(resolved) == 1:
-        return [resolved[0].name]
+    names = [path.name for path in resolved]
+    if len(set(names)) == len(names):
+        return names
     common = Path(os.path.commonpath(resolved))
     return [str(path.relative_to(common)) if path != common else path.name for path in resolved]
 
@@ -249,8 +269,15 @@ def plot_parallel_coordinates(runs: Sequence[Run], parameters: Sequence[str], me
 # --- the report ---
 
 
-def write_report(runs: Sequence[Run], out: Path, curves: Sequence[str] | None = None) -> Path:
-    """Pictures and report.md in `out`; returns the report's path."""
+def split_by_metrics(runs: Sequence[Run]) -> tuple[list[Run], list[Run]]:
+    """(runs that logged a metric, runs that logged none: failed at start-up or still starting)."""
+    return [run for run in runs if run.history], [run for run in runs if not run.history]
+
+
+def write_report(
+    runs: Sequence[Run], out: Path, curves: Sequence[str] | None = None, left_out: Sequence[Run] = ()
+) -> Path:
+    """Pictures and report.md in `out`; returns the report's path. `left_out` runs are only named."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only: no display needed
@@ -260,6 +287,9 @@ def write_report(runs: Sequence[Run], out: Path, curves: Sequence[str] | None = 
     parameters = differing_hyperparameters(runs)
     finals = metric_names(runs, FINAL_PREFIXES)
     lines = [f"# Comparison of {len(runs)} runs", "", *(f"- `{label}`: {run.path}" for label, run in labelled)]
+    if left_out:
+        lines += ["", f"Left out {len(left_out)} run(s) that logged no metric:"]
+        lines += [f"- {run.path}" for run in left_out]
     lines += ["", "## Hyperparameters that differ", ""]
     rows = [[label, *(run.config.get(key) for key in parameters)] for label, run in labelled]
     lines += [markdown_table(["run", *parameters], rows) if parameters else "None: the runs share one config."]
@@ -290,8 +320,18 @@ def main(argv: list[str] | None = None) -> int:
     except FileNotFoundError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    runs, left_out = split_by_metrics(runs)
+    if left_out:
+        print(
+            f"Left out {len(left_out)} run(s) that logged no metric: {', '.join(map(str, (r.path for r in left_out)))}"
+        )
+    if not runs:
+        print(
+            "error: none of these runs logged a metric (csv/version_*/metrics.csv): nothing to compare", file=sys.stderr
+        )
+        return 2
     out = arguments.out or Path("outputs") / "compare" / time.strftime("%Y-%m-%d_%H-%M-%S")
-    report = write_report(runs, out, arguments.metrics)
+    report = write_report(runs, out, arguments.metrics, left_out)
     print(report.read_text())
     print(f"Report and pictures in {out}/")
     return 0

@@ -60,7 +60,8 @@ class CycleGAN(L.LightningModule):
         super().__init__()
         self.automatic_optimization = False
         networks = ["generator_ab", "generator_ba", "discriminator_a", "discriminator_b"]
-        self.save_hyperparameters(ignore=[*networks, "optimizer_g", "optimizer_d", "feature_extractor"])
+        # logger=False: the run logs its whole config once (run.log_run_config), not these beside it.
+        self.save_hyperparameters(ignore=[*networks, "optimizer_g", "optimizer_d", "feature_extractor"], logger=False)
         if lambda_cycle < 0 or lambda_identity < 0:
             raise ValueError(f"lambda_cycle and lambda_identity must be >= 0, got {lambda_cycle} and {lambda_identity}")
         self.discriminator_loss, self.generator_loss = adversarial_loss(loss)

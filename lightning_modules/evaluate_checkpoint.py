@@ -2,19 +2,22 @@
 
 import json
 import logging
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import lightning as L
+import numpy as np
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from PIL import Image
 from torch import Tensor
 from torchvision.utils import make_grid, save_image
 
-from lightning_modules.callbacks import sample_grid
+from lightning_modules.callbacks import TRANSLATION_CAPTION, sample_grid, sample_grid_caption
 from lightning_modules.checkpoints import LOGGER_VERSIONS_KEY, build_module, read_checkpoint
 from lightning_modules.cyclegan import CycleGAN
 from lightning_modules.evaluation import (
@@ -116,6 +119,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     """Measure the checkpoint, write `<checkpoint stem>_evaluation.json` beside it and log when asked."""
     settings = EvaluationSettings(**OmegaConf.to_container(cfg.evaluate, resolve=True))
     settings.check_sample_count()
+    check_outputs(cfg)
     started = time.perf_counter()
     run = load_run(cfg)
     report = measure(cfg, settings, run)
@@ -124,15 +128,42 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     path.write_text(json.dumps(report, indent=2) + "\n")
     log.info("Evaluation written to %s", path)
     if cfg.log_to_run:
-        log_to_run(run, report["metrics"])
+        images = {"evaluate/samples": (output_path(cfg, "_samples.png"), grid_caption(run.module, cfg))}
+        shares = report["metrics"].get("mode_coverage", {}).get("class_histogram")
+        if shares is not None:
+            histogram = write_class_histogram(shares, settings.num_samples, output_path(cfg, "_class_histogram.png"))
+            images["evaluate/class_histogram"] = (histogram, HISTOGRAM_CAPTION)
+        log_to_run(run, report["metrics"], images)
     return report
+
+
+def check_outputs(cfg: DictConfig) -> None:
+    """Fail before measuring anything when the grid size is not a number or the results cannot be written."""
+    count = cfg.grid_samples
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise EvaluationSettingError(f"grid_samples={count} must be a positive whole number (make sample N=64 sets it)")
+    if not cfg.get("output_dir") and not Path(cfg.ckpt_path).parent.is_dir():
+        return  # no checkpoint can be there: reading it fails next, naming it (and no folder is made)
+    folder = output_path(cfg, "").parent
+    try:
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as error:
+        raise EvaluationSettingError(
+            f"Cannot write the results to {folder} ({error.strerror}); write them elsewhere with "
+            "output_dir=<folder> (make evaluate CKPT=... ARGS='output_dir=<folder>')"
+        ) from error
 
 
 def output_path(cfg: DictConfig, suffix: str) -> Path:
     """`<folder>/<checkpoint stem><suffix>`: outputs go next to the checkpoint unless `output_dir` is set."""
     checkpoint = Path(cfg.ckpt_path)
     folder = Path(cfg.output_dir) if cfg.get("output_dir") else checkpoint.parent
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise EvaluationSettingError(
+            f"Cannot create {folder} ({error.strerror}); write the results elsewhere with output_dir=<folder>"
+        ) from error
     return folder / f"{checkpoint.stem}{suffix}"
 
 
@@ -141,6 +172,7 @@ def output_path(cfg: DictConfig, suffix: str) -> Path:
 
 def write_samples(cfg: DictConfig) -> Path:
     """`make sample`: only the grid of `num_samples` images."""
+    check_outputs(cfg)
     run = load_run(cfg)
     path = output_path(cfg, "_samples.png")
     write_grid(run.module, run.datamodule, cfg.grid_samples, path, list(cfg.temperatures))
@@ -175,6 +207,15 @@ def family_grid(
         return sample_grid(module, count, seed=0).cpu()
 
 
+def grid_caption(module: L.LightningModule, cfg: DictConfig) -> str:
+    """What `family_grid` drew, row by row."""
+    if isinstance(module, CycleGAN):
+        return TRANSLATION_CAPTION
+    if isinstance(module, NormalizingFlow):
+        return "one row per sampling temperature: " + ", ".join(f"{t:g}" for t in cfg.temperatures)
+    return sample_grid_caption(module, seed=0)
+
+
 def translation_grid(module: CycleGAN, datamodule: L.LightningDataModule, count: int) -> Tensor:
     """Rows: real A, A->B, A->B->A, real B, B->A, B->A->B for the first test pairs."""
     datamodule.setup("fit")
@@ -197,8 +238,40 @@ def flat_scalars(metrics: dict[str, Any], prefix: str = "evaluate") -> dict[str,
     return flat
 
 
-def log_to_run(run: LoadedRun, metrics: dict[str, Any]) -> None:
-    """Log the numbers to the training run's own loggers; W&B resumes the same run id when it is known."""
+HISTOGRAM_CAPTION = "share of the samples the dataset classifier puts in each class; dashed: uniform"
+
+
+def write_class_histogram(shares: list[float], num_samples: int, path: Path) -> Path:
+    """A bar chart of the predicted-class shares (mode coverage) as PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no display needed
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(5, 3))
+    axes.bar(range(len(shares)), shares, color="tab:blue")
+    axes.axhline(1 / len(shares), color="0.3", linestyle="--", linewidth=1)
+    axes.set(xlabel="predicted class", ylabel="share of samples", title=f"classes of {num_samples} samples")
+    axes.set_xticks(range(len(shares)))
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return path
+
+
+def png_pixels(path: Path) -> np.ndarray:
+    """A PNG's pixels as (H, W, 3) uint8, the form every logger gets (see `callbacks.grid_to_uint8`)."""
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB"))
+
+
+def log_to_run(run: LoadedRun, metrics: dict[str, Any], images: dict[str, tuple[Path, str]]) -> None:
+    """Log the numbers and `images` (key -> (PNG, caption)) to the training run's own loggers.
+
+    W&B resumes the same run id when it is known; images go to W&B only, as uint8 pixels.
+    """
+    from lightning.pytorch.loggers import WandbLogger
+
     loggers = []
     for name, logger_cfg in (run.config.get("logger") or {}).items():
         if logger_cfg is None:
@@ -210,6 +283,9 @@ def log_to_run(run: LoadedRun, metrics: dict[str, Any]) -> None:
     try:
         for logger in loggers:
             logger.log_metrics(flat_scalars(metrics))
+            if isinstance(logger, WandbLogger):
+                for key, (path, caption) in images.items():
+                    logger.log_image(key=key, images=[png_pixels(path)], caption=[caption])
             logger.save()
     finally:
         finish_loggers(loggers)

@@ -58,6 +58,21 @@ class EvaluationSettings:
     seed: int = 0
     likelihood_batches: int | float | None = None  # limit_test_batches of the NLL pass; None: all
 
+    def __post_init__(self) -> None:
+        whole_numbers = (
+            "num_samples",
+            "batch_size",
+            "kid_subset_size",
+            "kid_subsets",
+            "is_splits",
+            "nearest_neighbours",
+        )
+        for name in (*whole_numbers, "seed"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or (name != "seed" and value < 1):
+                hint = " (make evaluate N=10000 sets it)" if name == "num_samples" else ""
+                raise EvaluationSettingError(f"evaluate.{name}={value} must be a positive whole number{hint}")
+
     def check_sample_count(self) -> None:
         """Fail before generating anything when `num_samples` is too few for a metric."""
         needs = {

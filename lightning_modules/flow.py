@@ -44,7 +44,8 @@ class NormalizingFlow(L.LightningModule):
         super().__init__()
         # Plain floats, not Hydra's ListConfig: checkpoints must load with weights_only=True.
         sample_temperatures = tuple(float(t) for t in sample_temperatures)
-        self.save_hyperparameters(ignore=["flow", "optimizer"])
+        # logger=False: the run logs its whole config once (run.log_run_config), not these beside it.
+        self.save_hyperparameters(ignore=["flow", "optimizer"], logger=False)
         if not 1 <= num_bits <= 16:
             raise ValueError(f"num_bits must be in [1, 16], got {num_bits}")
         if warmup_steps < 0:
@@ -156,7 +157,8 @@ class NormalizingFlow(L.LightningModule):
             generator = torch.Generator().manual_seed(self.hparams.seed)
             images = self.sample(self.hparams.num_grid_samples, generator, temperature)
             grid = make_grid(images, nrow=int(self.hparams.num_grid_samples**0.5))
-            log_image(self.trainer, f"samples/temperature_{temperature:g}", grid)
+            caption = f"samples at temperature {temperature:g} (prior standard deviation scaled by it)"
+            log_image(self.trainer, f"samples/temperature_{temperature:g}", grid, caption)
 
     # --- helpers ---
 

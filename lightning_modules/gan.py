@@ -20,6 +20,10 @@ from lightning_modules.optimizers import OptimizerFactory, checked_optimizer_fac
 class GAN(CheckpointedNoise, L.LightningModule):
     """Unconditional or class-conditional GAN; conditional when the generator has `num_classes`."""
 
+    # Checkpoints follow this without FID (metrics=none): a discriminator that separates held-out
+    # real images from samples less well (a higher loss) is facing the better generator.
+    monitor_without_sample_metrics = ("val/d_loss", "max")
+
     def __init__(
         self,
         generator: nn.Module,
@@ -35,7 +39,8 @@ class GAN(CheckpointedNoise, L.LightningModule):
     ) -> None:
         super().__init__()
         self.automatic_optimization = False
-        self.save_hyperparameters(ignore=["generator", "discriminator", "optimizer_g", "optimizer_d"])
+        # logger=False: the run logs its whole config once (run.log_run_config), not these beside it.
+        self.save_hyperparameters(ignore=["generator", "discriminator", "optimizer_g", "optimizer_d"], logger=False)
         if n_critic < 1:
             raise ValueError(f"n_critic must be >= 1, got {n_critic}")
         if gradient_penalty_weight < 0:

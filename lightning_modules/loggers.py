@@ -17,6 +17,9 @@ if TYPE_CHECKING:  # Lightning is imported where a logger is built: `make sweep`
 
 log = logging.getLogger(__name__)
 DEFAULT_WANDB_HOST = "https://api.wandb.ai"
+# Seconds an online start may take before the run goes offline (wandb's own default is 90, and a
+# server that accepts connections but never answers held runs for about 110 s). WANDB_INIT_TIMEOUT wins.
+WANDB_INIT_TIMEOUT = 20.0
 
 
 def wandb_credentials_present(host: str) -> bool:
@@ -60,29 +63,66 @@ def run_tags(tags: Sequence[str], sweep_id: str | None, commit: str | None) -> l
 
 
 def run_group(group: str | None, sweep_id: str | None) -> str | None:
-    """Runs of one sweep form one group (e.g. dcgan-optuna-20260101-120000); others group by model."""
-    if not sweep_id:
-        return group
-    return sweep_id if not group or sweep_id.startswith(f"{group}-") else f"{group}-{sweep_id}"
+    """Runs of one sweep form one group named by the sweep (a local sweep's start time, which also names
+    its folder, or the W&B sweep id); others group by model."""
+    return sweep_id or group
 
 
 def wandb_logger(
-    save_dir: str, tags: Sequence[str] = (), group: str | None = None, sweep_id: str | None = None, **kwargs: Any
+    save_dir: str,
+    tags: Sequence[str] = (),
+    group: str | None = None,
+    sweep_id: str | None = None,
+    name: str | None = None,
+    log_model: bool | str | None = None,
+    **kwargs: Any,
 ) -> WandbLogger:
-    """A `WandbLogger` in the mode `wandb_mode` picks; kwargs go to `wandb.init` (id, resume, project...)."""
+    """A `WandbLogger` in the mode `wandb_mode` picks; kwargs go to `wandb.init` (id, resume, project...).
+
+    The run is named after its output folder (`save_dir`) unless `name` is given, so the dashboard, the
+    disk and `make compare` call it the same. `log_model=None` uploads checkpoints only in a sweep.
+    """
     from lightning.pytorch.loggers import WandbLogger
 
     mode, reason = wandb_mode()
     os.environ["WANDB_MODE"] = mode  # child DDP processes and wandb itself read the same decision
     log.info("W&B logging %s: %s", mode, reason)
     Path(save_dir).mkdir(parents=True, exist_ok=True)
-    return WandbLogger(
+    log_model = bool(sweep_id) if log_model is None else log_model
+    init_arguments = dict(
         save_dir=save_dir,
-        offline=mode == "offline",
+        name=name or Path(save_dir).resolve().name,
+        log_model=log_model,
         tags=run_tags(tags, sweep_id, git_commit()),
         group=run_group(group, sweep_id),
         **kwargs,
     )
+    if mode != "online":
+        # mode= keeps the run offline: `offline` alone is not enough in a process whose wandb already started
+        # online once (a sweep), and WandbLogger refuses log_model with offline=True. An offline run stores its
+        # checkpoint artifacts for `wandb sync`.
+        return WandbLogger(offline=mode == "offline" and not log_model, mode=mode, **init_arguments)
+    return online_or_offline_logger(init_arguments)
+
+
+def online_or_offline_logger(init_arguments: dict[str, Any]) -> WandbLogger:
+    """Start the W&B run now, so a server that refuses the key or never answers sends the run
+    offline with one line saying why, instead of failing or stalling it at its first log."""
+    import wandb
+    from lightning.pytorch.loggers import WandbLogger
+
+    timeout = (
+        {} if os.environ.get("WANDB_INIT_TIMEOUT") else {"settings": wandb.Settings(init_timeout=WANDB_INIT_TIMEOUT)}
+    )
+    logger = WandbLogger(**init_arguments, **timeout)
+    try:
+        logger.experiment  # noqa: B018 - starts the run (rank zero only)
+        return logger
+    except wandb.errors.Error as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    os.environ["WANDB_MODE"] = "offline"
+    log.warning("W&B could not start online (%s); logging offline instead, upload later with wandb sync", reason)
+    return WandbLogger(offline=not init_arguments["log_model"], mode="offline", **init_arguments)
 
 
 def finish_loggers(loggers: list[Logger], exit_code: int = 0) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 import lightning as L
 import torch
 from hydra import compose, initialize_config_dir
+from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import Logger
@@ -20,7 +21,11 @@ from lightning_modules.checkpoints import (
     read_checkpoint,
     stored_config,
 )
+from lightning_modules.compare import is_path_setting
+from lightning_modules.interruption import InterruptionCheckpoint
 from lightning_modules.loggers import finish_loggers, git_commit
+from lightning_modules.resume import resumed
+from lightning_modules.settings import check_settings
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +49,30 @@ def instantiate_all(group: DictConfig | None) -> list[Any]:
     return [instantiate(entry) for entry in group.values() if entry is not None]
 
 
+def without_path_settings(resolved: Any, raw: Any) -> Any:
+    """`resolved` less every setting whose unresolved value (in `raw`) is built from `${paths.*}`."""
+    if not isinstance(raw, dict):
+        return resolved
+    kept = (key for key, value in raw.items() if not is_path_setting(value))
+    return {key: without_path_settings(resolved[key], raw[key]) for key in kept}
+
+
+def loggable_config(cfg: DictConfig) -> dict[str, Any]:
+    """The resolved config, nested as composed, with its git commit.
+
+    Settings derived from `paths` (checkpoint folder, logger folders, data root) are left out: the
+    `paths` group holds those absolute paths once, so they fill no columns elsewhere.
+    """
+    raw = OmegaConf.to_container(cfg, resolve=False)
+    settings = without_path_settings(OmegaConf.to_container(cfg, resolve=True), raw)
+    return {**settings, "git_commit": git_commit()}
+
+
 def log_run_config(loggers: list[Logger], cfg: DictConfig) -> None:
-    settings = OmegaConf.to_container(cfg, resolve=True)
+    """The config once per run: the modules' own hyperparameters are not logged beside it."""
+    settings = loggable_config(cfg)
     for logger in loggers:
-        logger.log_hyperparams({"config": settings, "git_commit": git_commit()})
+        logger.log_hyperparams(settings)
 
 
 def best_checkpoint(trainer: L.Trainer) -> str | None:
@@ -59,6 +84,14 @@ def best_checkpoint(trainer: L.Trainer) -> str | None:
 
 def float_metrics(trainer: L.Trainer) -> dict[str, float]:
     return {name: float(value) for name, value in trainer.callback_metrics.items()}
+
+
+def command_line_overrides(cfg: DictConfig) -> list[str]:
+    """The overrides this run was started with (what a resume command repeats); outside Hydra's app
+    (tests, notebooks) only the experiment."""
+    if HydraConfig.initialized():
+        return list(HydraConfig.get().overrides.task)
+    return [f"experiment={cfg.task_name}"]
 
 
 def check_resumable(path: str, cfg: DictConfig, module: L.LightningModule) -> None:
@@ -82,7 +115,13 @@ def remove_checkpoint_temporaries(trainer: L.Trainer) -> None:
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
-    """Fit (and test) the configured model; returns the final metrics."""
+    """Fit (and test) the configured model; returns the final metrics.
+
+    SIGTERM or Ctrl-C saves the step in progress and raises `RunInterruptedError`, whose message
+    says how to resume.
+    """
+    cfg = resumed(cfg)
+    check_settings(cfg)
     L.seed_everything(cfg.seed, workers=True)
     torch.set_float32_matmul_precision(cfg.matmul_precision)
     datamodule = instantiate(cfg.data)
@@ -90,7 +129,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     module = instantiate(cfg.model)
     if cfg.get("ckpt_path"):
         check_resumable(cfg.ckpt_path, cfg, module)
-    callbacks: list[Callback] = [*instantiate_all(cfg.callbacks), ConfigInCheckpoint(cfg)]
+    interruption = InterruptionCheckpoint(Path(cfg.paths.output_dir) / "checkpoints")
+    callbacks: list[Callback] = [*instantiate_all(cfg.callbacks), ConfigInCheckpoint(cfg), interruption]
     # metrics=none leaves an empty group, or only the keys a debug preset sets (debug=fdr adds
     # metrics.num_samples): no `_target_`, no metrics callback.
     if cfg.get("metrics") and "_target_" in cfg.metrics:
@@ -106,8 +146,11 @@ def train(cfg: DictConfig) -> dict[str, float]:
         if cfg.test:
             trainer.test(module, datamodule, ckpt_path=best_checkpoint(trainer), weights_only=True)
             metrics |= float_metrics(trainer)
-    except BaseException:
+    except BaseException as error:
         finish_loggers(loggers, exit_code=1)  # W&B shows the run as failed, so sweeps and dashboards see it
+        interrupted = interruption.error(command_line_overrides(cfg))
+        if interrupted is not None:
+            raise interrupted from error
         raise
     finish_loggers(loggers)
     return metrics

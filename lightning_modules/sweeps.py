@@ -282,8 +282,7 @@ def local_sweep_command(
         f"experiment={experiment_of(sweep)}",
         "hparams_search=optuna",
         f"hydra.sweeper.n_trials={trials}",
-        f"hydra.sweeper.study_name={study_name}",
-        f"sweep_id={study_name}",
+        f"sweep_id={study_name}",  # conf/hparams_search/optuna.yaml names the study and the folder after it
         *optuna_overrides(sweep),
         *overrides,
     ]
@@ -291,7 +290,8 @@ def local_sweep_command(
 
 def run_local_sweep(sweep_file: Path, trials: int, overrides: list[str]) -> int:
     sweep = load_sweep(sweep_file)
-    study_name = f"{experiment_of(sweep)}-optuna-{time.strftime('%Y%m%d-%H%M%S')}"
+    # The start time names the study, the sweep's folder (outputs/<model>/multirun/<time>) and its W&B group.
+    study_name = time.strftime("%Y-%m-%d_%H-%M-%S")
     command = local_sweep_command(sweep, trials, study_name, overrides)
     print(f"Local Optuna sweep '{study_name}' of {sweep_file.name}: {trials} trials", flush=True)
     return subprocess.call(command, cwd=ROOT)

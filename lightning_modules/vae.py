@@ -61,7 +61,8 @@ class VAE(CheckpointedNoise, L.LightningModule):
         seed: int = 0,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters(ignore=["encoder", "decoder", "likelihood", "optimizer"])
+        # logger=False: the run logs its whole config once (run.log_run_config), not these beside it.
+        self.save_hyperparameters(ignore=["encoder", "decoder", "likelihood", "optimizer"], logger=False)
         beta_warmup(0, beta, beta_warmup_steps)  # validates beta >= 0 and warmup_steps >= 0
         for name, value in {
             "iwae_samples": iwae_samples,

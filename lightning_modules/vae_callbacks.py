@@ -14,7 +14,8 @@ from torchvision.utils import make_grid
 
 from lightning_modules.callbacks import log_image
 
-# Tableau's 10 categorical colours, one per class (cycled beyond 10).
+# Tableau's 10 categorical colours, one per class (cycled beyond 10), and their names for captions.
+CLASS_COLOUR_NAMES = ("blue", "orange", "green", "red", "purple", "brown", "pink", "grey", "olive", "cyan")
 CLASS_COLOURS = (
     torch.tensor(
         [
@@ -92,7 +93,8 @@ class ReconstructionGrid(FirstBatchCallback):
                 inputs[start : start + self.per_row],
                 reconstructions[start : start + self.per_row],
             ]
-        log_image(trainer, "reconstructions", make_grid(torch.cat(rows).cpu(), nrow=self.per_row))
+        grid = make_grid(torch.cat(rows).cpu(), nrow=self.per_row)
+        log_image(trainer, "reconstructions", grid, "rows alternate: validation images / their reconstructions")
 
 
 class InterpolationGrid(FirstBatchCallback):
@@ -116,7 +118,8 @@ class InterpolationGrid(FirstBatchCallback):
             self.steps,
             labels[:half] if labels is not None else None,
         )
-        log_image(trainer, "interpolations", make_grid(path.cpu(), nrow=self.steps))
+        caption = f"each row: {self.steps} decoded steps on the line between two validation images' posterior means"
+        log_image(trainer, "interpolations", make_grid(path.cpu(), nrow=self.steps), caption)
 
 
 class LatentScatter(Callback):
@@ -141,7 +144,10 @@ class LatentScatter(Callback):
 
     def flush(self, trainer: L.Trainer, key: str) -> None:
         if self.means:
-            log_image(trainer, key, scatter_image(torch.cat(self.means), torch.cat(self.labels)))
+            caption = "posterior means, one colour per class: " + ", ".join(
+                f"{label} {name}" for label, name in enumerate(CLASS_COLOUR_NAMES)
+            )
+            log_image(trainer, key, scatter_image(torch.cat(self.means), torch.cat(self.labels)), caption)
         self.means, self.labels = [], []
 
     def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:

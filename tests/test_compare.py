@@ -102,11 +102,54 @@ def test_differing_hyperparameters_ignore_paths_and_see_missing_keys():
     assert compare.differing_hyperparameters(runs) == ["model.beta", "model.lr"]
 
 
-def test_labels_are_the_paths_below_what_runs_share():
+def test_labels_are_folder_names_as_wandb_names_runs_or_paths_where_names_repeat():
     runs = [compare.Run(Path("/o/dcgan/multirun/t/0"), {}), compare.Run(Path("/o/dcgan/multirun/t/1"), {})]
     assert compare.run_labels(runs) == ["0", "1"]
-    runs = [compare.Run(Path("/o/dcgan/t1"), {}), compare.Run(Path("/o/vae/t2"), {})]
-    assert compare.run_labels(runs) == ["dcgan/t1", "vae/t2"]
+    runs = [compare.Run(Path("/o/dcgan/dcgan-mnist-2026-11-30_04-03-54"), {}), compare.Run(Path("/o/vae/v"), {})]
+    assert compare.run_labels(runs) == ["dcgan-mnist-2026-11-30_04-03-54", "v"]
+    runs = [compare.Run(Path("/o/dcgan/multirun/t1/0"), {}), compare.Run(Path("/o/dcgan/multirun/t2/0"), {})]
+    assert compare.run_labels(runs) == ["t1/0", "t2/0"]
+
+
+def fake_run(folder: Path, config: str, metrics: str | None) -> Path:
+    """A run folder as train.py leaves it: Hydra's unresolved config and, unless it failed first, a CSV log."""
+    (folder / ".hydra").mkdir(parents=True)
+    (folder / ".hydra" / "config.yaml").write_text(config)
+    if metrics is not None:
+        (folder / "csv" / "version_0").mkdir(parents=True)
+        (folder / "csv" / "version_0" / "metrics.csv").write_text(metrics)
+    return folder
+
+
+CONFIG = """paths:
+  output_dir: ${hydra:runtime.output_dir}
+model:
+  latent_dim: LATENT
+  decoder:
+    latent_dim: ${model.latent_dim}
+callbacks:
+  model_checkpoint:
+    dirpath: ${paths.output_dir}/checkpoints
+"""
+
+
+def test_runs_without_metrics_are_left_out_and_counted_and_values_are_resolved(tmp_path, capsys):
+    fake_run(tmp_path / "a", CONFIG.replace("LATENT", "32"), "step,val/loss\n1,2.5\n")
+    fake_run(tmp_path / "b", CONFIG.replace("LATENT", "64"), "step,val/loss\n1,1.5\n")
+    fake_run(tmp_path / "failed", CONFIG.replace("LATENT", "16"), None)
+    assert compare.main([str(tmp_path / "*"), "--out", str(tmp_path / "report")]) == 0
+    assert "Left out 1 run(s) that logged no metric" in capsys.readouterr().out
+    report = (tmp_path / "report" / "report.md").read_text()
+    differing = table_after(report, "## Hyperparameters that differ")
+    assert [(row["run"], row["model.decoder.latent_dim"]) for row in differing] == [("a", "32"), ("b", "64")]
+    assert "${" not in report and "dirpath" not in report
+    assert [row["run"] for row in table_after(report, "## Final metrics (last logged value)")] == ["a", "b"]
+
+
+def test_no_run_with_a_metric_is_an_error(tmp_path, capsys):
+    fake_run(tmp_path / "failed", CONFIG.replace("LATENT", "16"), None)
+    assert compare.main([str(tmp_path / "failed")]) == 2
+    assert "logged a metric" in capsys.readouterr().err
 
 
 def test_parallel_coordinates_leave_out_runs_that_diverged_or_failed(tmp_path):

@@ -31,6 +31,12 @@ def test_missing_dataset_names_the_path_within_seconds(tmp_path):
     assert time.monotonic() - start < 10
 
 
+def test_a_failed_download_leaves_no_folders_behind(tmp_path):
+    with pytest.raises(DatasetNotFoundError):
+        TorchvisionDataModule("mnist", root=str(tmp_path / "nowhere" / "data")).prepare_data()
+    assert not (tmp_path / "nowhere").exists()
+
+
 def test_unknown_dataset_lists_the_choices():
     with pytest.raises(ValueError, match="Unknown dataset 'mnsit'. Available: mnist, fashion_mnist, cifar10"):
         TorchvisionDataModule("mnsit")
@@ -68,14 +74,26 @@ def test_non_image_files_are_skipped_with_a_counted_warning(tmp_path):
         image_folder(tmp_path, val_fraction=0.2, test_fraction=0.2)
 
 
-def test_corrupt_image_names_the_file(tmp_path):
+@pytest.mark.parametrize("content", [b"definitely not a png", b""])
+def test_a_corrupt_or_empty_image_fails_at_setup_naming_the_file(tmp_path, content):
     for index in range(5):
         write_image(tmp_path / f"{index}.png")
-    (tmp_path / "0.png").write_bytes(b"definitely not a png")
-    datamodule = image_folder(tmp_path, val_fraction=0.2, test_fraction=0.2)
-    dataset = datamodule.train_set.dataset
-    with pytest.raises(BadImageError, match="Cannot read image .*0.png"):
-        dataset[0]
+    (tmp_path / "3.png").write_bytes(content)
+    with pytest.raises(BadImageError, match=f"^Cannot read image {tmp_path / '3.png'}"):
+        image_folder(tmp_path, val_fraction=0.2, test_fraction=0.2)
+
+
+def test_a_truncated_image_read_by_a_loader_worker_is_named_first(tmp_path):
+    for index in range(8):
+        write_image(tmp_path / f"{index}.png", size=(64, 64))
+    whole = (tmp_path / "5.png").read_bytes()
+    (tmp_path / "5.png").write_bytes(whole[: len(whole) // 2])  # the header passes the setup check
+    datamodule = ImageFolderDataModule(str(tmp_path), image_size=16, batch_size=2, num_workers=1)
+    datamodule.setup()
+    with pytest.raises(BadImageError) as error:  # whichever split the file fell into
+        for loader in (datamodule.train_dataloader(), datamodule.val_dataloader(), datamodule.test_dataloader()):
+            list(loader)
+    assert str(error.value).startswith(f"Cannot read image {tmp_path / '5.png'}")
 
 
 def test_missing_or_empty_folder_is_named(tmp_path):

@@ -134,6 +134,20 @@ def test_logs_to_the_same_wandb_run_offline(tmp_path) -> None:
     runs = sorted((output / "wandb").glob("offline-run-*"))
     assert len(runs) == 2, runs  # training, then evaluation resuming it
     assert len({run.name.rsplit("-", 1)[1] for run in runs}) == 1, "evaluation logged to another W&B run"
+    command = [sys.executable, "-m", "wandb", "leet", "inspect", "--json", "--summary", str(runs[1])]
+    summary = json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout)["summary"]
+    checkpoint_dir = output / "checkpoints"
+    images = {"evaluate/samples": "last_samples.png", "evaluate/class_histogram": "last_class_histogram.png"}
+    for key, local in images.items():
+        (filename,) = summary[key]["filenames"]
+        assert summary[key]["captions"][0], f"{key} has no caption"
+        assert pixels(runs[1] / "files" / filename) == pixels(checkpoint_dir / local), f"W&B got another {key}"
+    assert summary["evaluate/mode_coverage/classes_covered"] >= 1
+
+
+def pixels(path: Path) -> bytes:
+    with Image.open(path) as image:
+        return image.convert("RGB").tobytes()
 
 
 def grid_size(path: Path) -> tuple[int, int]:

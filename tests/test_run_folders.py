@@ -53,7 +53,8 @@ def test_train_never_writes_into_the_folder_of_another_run_of_the_same_second(tm
     """
     outputs = tmp_path / "outputs"
     start = datetime.now()
-    taken = [outputs / "dcgan" / f"{start + timedelta(seconds=s):%Y-%m-%d_%H-%M-%S}" for s in range(-2, 300)]
+    seconds = [start + timedelta(seconds=offset) for offset in range(-2, 300)]
+    taken = [outputs / "dcgan" / f"dcgan-mnist-{second:%Y-%m-%d_%H-%M-%S}" for second in seconds]
     for folder in taken:
         folder.mkdir(parents=True)
         (folder / "other_run.txt").write_text("mine")
