@@ -94,6 +94,10 @@ def unreadable(path: Path, error: Exception | None = None) -> str:
 
 # --- what a stored config may build ---
 
+# The sections genlab instantiates from a stored config (the model, its data, and the loggers of
+# `log_to_run`); callbacks and trainer settings are only read, never built, from a file.
+BUILT_SECTIONS = ("model", "data", "logger")
+
 GENLAB_PACKAGES = ("lightning_modules.", "datamodules.")
 LIGHTNING_PACKAGES = (
     "lightning.pytorch.callbacks.",
@@ -154,7 +158,8 @@ def stored_config(checkpoint: dict[str, Any], path: str | Path) -> DictConfig:
                 f"{path}: its stored config ('{CONFIG_KEY}') is malformed: it needs a '{section}' section with a "
                 "'_target_'. Use the checkpoint as train.py wrote it."
             )
-    check_stored_values(settings, Path(path))
+    for section in BUILT_SECTIONS:
+        check_stored_values(settings.get(section), Path(path), section)
     try:
         return OmegaConf.create(settings)
     except OmegaConfBaseException as error:

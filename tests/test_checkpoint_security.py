@@ -22,6 +22,7 @@ from lightning_modules.checkpoints import (
     is_trusted_target,
     module_from_checkpoint,
     quote_checkpoint_paths,
+    stored_config,
 )
 from lightning_modules.evaluate_checkpoint import evaluate, write_samples
 from lightning_modules.run import train
@@ -94,6 +95,11 @@ def test_untrusted_targets_deep_in_the_config_are_named(tmp_path, nested: dict, 
     config = {"model": {"_target_": "lightning_modules.gan.GAN", **nested}, "data": DATA}
     with pytest.raises(CheckpointError, match=where):
         module_from_checkpoint(config_checkpoint(tmp_path / "crafted.ckpt", config))
+
+
+def test_sections_never_built_from_a_file_are_not_checked() -> None:
+    config = {"model": GAN, "data": DATA, "callbacks": {"stop": {"_target_": "tests.helpers.StopAtBatch"}}}
+    assert stored_config({CONFIG_KEY: config}, "run.ckpt").callbacks.stop._target_ == "tests.helpers.StopAtBatch"
 
 
 def test_an_interpolation_in_a_stored_config_is_refused(tmp_path) -> None:
