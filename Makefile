@@ -42,10 +42,10 @@ check-ckpt:
 	@[ -n "$(CKPT)" ] || { echo "Say which checkpoint: make $(MAKECMDGOALS) CKPT=outputs/<model>/<run>/checkpoints/last.ckpt" >&2; exit 2; }
 
 evaluate: check-ckpt install ## FID/IS/KID, precision/recall, coverage, NLL of CKPT=<file> [N=10000]; JSON beside it
-	$(PYTHON) evaluate.py ckpt_path=$(CKPT) $(if $(N),evaluate.num_samples=$(N)) $(ARGS)
+	$(PYTHON) evaluate.py 'ckpt_path=$(CKPT)' $(if $(N),evaluate.num_samples=$(N)) $(ARGS)
 
 sample: check-ckpt install ## Write a grid of N=64 samples of CKPT=<file> beside it
-	$(PYTHON) evaluate.py mode=sample ckpt_path=$(CKPT) grid_samples=$(or $(N),64) $(ARGS)
+	$(PYTHON) evaluate.py mode=sample 'ckpt_path=$(CKPT)' grid_samples=$(or $(N),64) $(ARGS)
 
 sweep: check-model install ## W&B sweep of conf/sweep/MODEL.yaml plus an agent (COUNT= runs); needs W&B online
 	$(PYTHON) -m lightning_modules.sweeps wandb $(MODEL) $(if $(COUNT),--count $(COUNT))

@@ -10,7 +10,7 @@ import hydra
 from omegaconf import DictConfig
 
 from datamodules.errors import BadImageError, DatasetNotFoundError
-from lightning_modules.checkpoints import CheckpointError
+from lightning_modules.checkpoints import CheckpointError, quote_checkpoint_paths
 from lightning_modules.evaluate_checkpoint import evaluate, write_samples
 from lightning_modules.evaluation import EvaluationSettingError
 from lightning_modules.feature_metrics import TooFewSamplesError
@@ -45,4 +45,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    sys.argv = quote_checkpoint_paths(sys.argv)
     main()

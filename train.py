@@ -11,11 +11,14 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from datamodules.errors import BadImageError, DatasetNotFoundError
+from lightning_modules.atomic_files import DiskFullError
+from lightning_modules.checkpoints import CheckpointError, quote_checkpoint_paths
 from lightning_modules.guards import NonFiniteLossError
 from lightning_modules.interruption import RunInterruptedError
 from lightning_modules.metrics import InceptionUnavailableError
 from lightning_modules.resume import ResumeError
 from lightning_modules.run import train
+from lightning_modules.run_folders import remove_if_unused
 from lightning_modules.settings import SettingError
 from lightning_modules.trainer_settings import TrainerSettingError
 
@@ -28,6 +31,8 @@ USER_ERRORS = (
     BadImageError,
     NonFiniteLossError,
     InceptionUnavailableError,
+    CheckpointError,
+    DiskFullError,
     ResumeError,
     SettingError,
     TrainerSettingError,
@@ -73,6 +78,8 @@ def main(cfg: DictConfig) -> float | None:
         run_log.error("Run failed: %s", error, exc_info=error)
         if isinstance(error, USER_ERRORS):
             print(f"error: {error}", file=sys.stderr)
+            if isinstance(error, CheckpointError):  # a bad ckpt_path= leaves no run without results behind
+                remove_if_unused(cfg.paths.output_dir)
             sys.exit(1)
         raise
 
@@ -104,4 +111,5 @@ def check_experiment_chosen() -> None:
 
 
 if __name__ == "__main__":
+    sys.argv = quote_checkpoint_paths(sys.argv)
     main()

@@ -18,6 +18,8 @@ import torch.distributed as dist
 from filelock import FileLock
 from torch import Tensor
 
+from lightning_modules.atomic_files import torch_save_atomically, write_atomically
+
 log = logging.getLogger(__name__)
 
 
@@ -50,18 +52,15 @@ def matching_record(path: Path, computed_from: dict, rows: int | None = None) ->
 
 def write_record(path: Path, computed_from: dict, rows: int) -> None:
     """Write the record beside `path` (renamed into place, so a killed run leaves none half-written)."""
-    partial = record_path(path).with_suffix(".json.partial")
-    partial.write_text(json.dumps({"computed_from": as_json(computed_from), "rows": rows}, indent=2) + "\n")
-    partial.replace(record_path(path))
+    record = json.dumps({"computed_from": as_json(computed_from), "rows": rows}, indent=2) + "\n"
+    write_atomically(record_path(path), record.encode())
 
 
 def save_atomically(value: object, path: Path) -> None:
     """torch.save to `path`, renamed when complete so a killed run leaves no broken cache."""
     path.parent.mkdir(parents=True, exist_ok=True)
     record_path(path).unlink(missing_ok=True)  # a file without its record is never read
-    partial = path.with_suffix(".partial")
-    torch.save(value, partial)
-    partial.replace(path)
+    torch_save_atomically(value, path)
 
 
 def without_hashes(value: object) -> object:

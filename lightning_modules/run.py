@@ -14,7 +14,14 @@ from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
-from lightning_modules.checkpoints import ConfigInCheckpoint
+from lightning_modules.atomic_files import remove_stale_temporaries
+from lightning_modules.checkpoints import (
+    CheckpointError,
+    ConfigInCheckpoint,
+    load_weights,
+    read_checkpoint,
+    stored_config,
+)
 from lightning_modules.compare import is_path_setting
 from lightning_modules.config_tree import print_config_tree
 from lightning_modules.interruption import InterruptionCheckpoint
@@ -91,6 +98,26 @@ def command_line_overrides(cfg: DictConfig) -> list[str]:
     return [f"experiment={cfg.task_name}"]
 
 
+def check_resumable(path: str, cfg: DictConfig, module: L.LightningModule) -> None:
+    """Refuse in one line a `ckpt_path=` this run cannot resume from, before Lightning unpickles it."""
+    checkpoint = read_checkpoint(path)
+    stored = stored_config(checkpoint, path)
+    if stored.model._target_ != cfg.model._target_:
+        raise CheckpointError(
+            f"{path} holds a '{stored.model._target_}' (experiment '{stored.get('task_name')}'), but this run builds "
+            f"'{cfg.model._target_}'; resume it with experiment={stored.get('task_name')}."
+        )
+    load_weights(module, checkpoint, path)
+
+
+def remove_checkpoint_temporaries(trainer: L.Trainer) -> None:
+    """A run killed while saving leaves a `.partial` beside its checkpoints; never a broken checkpoint."""
+    if trainer.is_global_zero:
+        for callback in trainer.checkpoint_callbacks:
+            if getattr(callback, "dirpath", None):
+                remove_stale_temporaries(callback.dirpath)
+
+
 def train(cfg: DictConfig) -> dict[str, float]:
     """Fit (and test) the configured model; returns the final metrics.
 
@@ -107,6 +134,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     datamodule = instantiate(cfg.data)
     datamodule.prepare_data()  # a missing dataset fails here, in seconds, before anything else is built
     module = instantiate(cfg.model)
+    if cfg.get("ckpt_path"):
+        check_resumable(cfg.ckpt_path, cfg, module)
     interruption = InterruptionCheckpoint(Path(cfg.paths.output_dir) / "checkpoints")
     callbacks: list[Callback] = [*instantiate_all(cfg.callbacks), ConfigInCheckpoint(cfg), interruption]
     # metrics=none leaves an empty group, or only the keys a debug preset sets (debug=fdr adds
@@ -116,12 +145,14 @@ def train(cfg: DictConfig) -> dict[str, float]:
     trainer_cfg, budget_callbacks = manual_optimization_settings(cfg.trainer, module)
     loggers: list[Logger] = instantiate_all(cfg.logger)
     trainer = instantiate(trainer_cfg, callbacks=[*callbacks, *budget_callbacks], logger=loggers)
+    remove_checkpoint_temporaries(trainer)
     try:
         log_run_config(loggers, cfg)
-        trainer.fit(module, datamodule, ckpt_path=cfg.get("ckpt_path"))
+        # weights_only: a checkpoint never runs code, whichever checkpoint reader the trainer has
+        trainer.fit(module, datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
         metrics = float_metrics(trainer)
         if cfg.test:
-            trainer.test(module, datamodule, ckpt_path=best_checkpoint(trainer))
+            trainer.test(module, datamodule, ckpt_path=best_checkpoint(trainer), weights_only=True)
             metrics |= float_metrics(trainer)
     except BaseException as error:
         finish_loggers(loggers, exit_code=1)  # W&B shows the run as failed, so sweeps and dashboards see it
