@@ -16,9 +16,8 @@ class GradientNormMonitor(Callback):
 
     It runs before the first step of each optimizer in every window of N batches, so a player that
     does not step every batch (WGAN-GP's generator steps every n_critic batches) is logged too.
-    Modules that clip in their own step (manual optimization: the GANs and CycleGAN with
-    gradient clipping on) show norms after clipping; Lightning's automatic optimization clips
-    after this hook, so there the norms are before clipping.
+    Norms are measured before any clipping, in every family: Lightning runs this hook before the
+    module's own `on_before_optimizer_step`, where the GANs and CycleGAN clip.
     """
 
     def __init__(self, every_n_batches: int = 50, norm_type: float = 2.0) -> None:

@@ -114,10 +114,12 @@ def online_or_offline_logger(init_arguments: dict[str, Any]) -> WandbLogger:
     import wandb
     from lightning.pytorch.loggers import WandbLogger
 
-    timeout = (
-        {} if os.environ.get("WANDB_INIT_TIMEOUT") else {"settings": wandb.Settings(init_timeout=WANDB_INIT_TIMEOUT)}
-    )
-    logger = WandbLogger(**init_arguments, **timeout)
+    if not os.environ.get("WANDB_INIT_TIMEOUT"):  # the variable, when set, is wandb's own setting
+        init_arguments = {
+            **init_arguments,
+            "settings": {**init_arguments.get("settings", {}), "init_timeout": WANDB_INIT_TIMEOUT},
+        }
+    logger = WandbLogger(**init_arguments)
     try:
         logger.experiment  # noqa: B018 - starts the run (rank zero only)
         return logger

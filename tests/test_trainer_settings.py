@@ -1,9 +1,11 @@
 """Common Trainer keys work without `+`, and mean the same for the manual-optimization GANs."""
 
 import csv
+import math
 import subprocess
 
 import pytest
+import torch
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor
 
@@ -76,7 +78,11 @@ def test_a_short_gan_run_trains_max_steps_batches_and_logs_lr_and_gradient_norms
     assert [int(row["step"]) for row in trained] == [0, 1, 2], "trainer.max_steps=3 must train 3 batches"
     assert [int(row["step"]) for row in rows if row["train/grad_norm/generator"]] == [0, 1, 2]
     norms = [float(row["train/grad_norm/discriminator"]) for row in rows if row["train/grad_norm/discriminator"]]
-    assert max(norms) <= 1.0 + 1e-4, f"not clipped to trainer.gradient_clip_val=1.0: {norms}"
+    assert len(norms) == 3 and all(math.isfinite(norm) for norm in norms)  # measured before clipping
+    # The trainer's clip value reached the manual-optimization module, which clips after AMP unscales
+    # (tests/test_gan_phases.py checks the clipped gradient itself).
+    checkpoint = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
+    assert checkpoint["hyper_parameters"]["gradient_clip_val"] == 1.0
     assert {float(row["lr-Adam"]) for row in rows if row["lr-Adam"]} == {2e-4}
     assert any(row["lr-Adam-1"] for row in rows)
     assert "_target_: lightning_modules.gan.GAN" in (tmp_path / "config_tree.log").read_text()

@@ -53,6 +53,7 @@ def start_against(url: str, tmp_path, monkeypatch, caplog) -> str:
     """Start a W&B logger against `url` with a key set; returns the mode its run got."""
     import wandb
 
+    wandb.teardown()  # an earlier test's offline run leaves wandb's process-wide settings behind
     monkeypatch.delenv("WANDB_MODE", raising=False)
     monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
     monkeypatch.setenv("WANDB_BASE_URL", url)
