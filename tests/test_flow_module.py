@@ -15,6 +15,7 @@ from lightning_modules.guards import NonFiniteLossError
 from lightning_modules.networks.flow_layers import ActNorm
 from lightning_modules.networks.flows import Glow
 from tests.flow_helpers import UniformFlow
+from tests.trainer_helpers import quiet_trainer
 
 
 def images_8bit(n: int = 32, shape=(1, 8, 8), seed: int = 0, levels=(0, 256)) -> torch.Tensor:
@@ -37,16 +38,7 @@ def make_module(flow=None, **kwargs) -> NormalizingFlow:
 
 
 def make_trainer(tmp_path, **kwargs) -> L.Trainer:
-    options = dict(
-        default_root_dir=tmp_path,
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-    )
-    return L.Trainer(**(options | kwargs))
+    return quiet_trainer(default_root_dir=tmp_path, **kwargs)
 
 
 def test_uniform_density_scores_exactly_8_bits_per_dim_through_the_module(tmp_path):

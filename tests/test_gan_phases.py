@@ -13,6 +13,7 @@ from lightning_modules.gan import GAN
 from lightning_modules.losses import mean_discriminator_output
 from lightning_modules.networks.dcgan import DCGANDiscriminator, DCGANGenerator
 from tests.test_cyclegan_training import tiny_module as tiny_cyclegan
+from tests.trainer_helpers import quiet_trainer
 
 IMAGES = torch.rand(8, 1, 16, 16, generator=torch.Generator().manual_seed(0))
 
@@ -34,18 +35,6 @@ def tiny_gan(lr: float = 2e-4, **kwargs) -> GAN:
 
 def one_batch_loader() -> DataLoader:
     return DataLoader(TensorDataset(IMAGES, torch.zeros(len(IMAGES), dtype=torch.long)), batch_size=len(IMAGES))
-
-
-def quiet_trainer(**kwargs) -> L.Trainer:
-    defaults = dict(
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-    )
-    return L.Trainer(**(defaults | kwargs))
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from lightning_modules.flow import NormalizingFlow
 from lightning_modules.metrics import FeatureExtractor, GenerativeMetrics
 from lightning_modules.networks.flows import Glow
+from tests.trainer_helpers import quiet_trainer
 
 
 class PooledPixels(nn.Module):
@@ -44,18 +45,6 @@ class RandomImages(L.LightningModule):
 
     def validation_step(self, batch, batch_idx) -> None:
         pass
-
-
-def quiet_trainer(**kwargs) -> L.Trainer:
-    options = dict(
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-    )
-    return L.Trainer(**(options | kwargs))
 
 
 def test_inception_score_repeats_on_the_same_samples():
