@@ -74,7 +74,7 @@ def load_weights_only(path: Path, map_location: Any = "cpu") -> Any:
         unsafe = UNSAFE_GLOBAL.search(str(error))
         if unsafe is None:
             raise CheckpointError(unreadable(path)) from None
-        # torch's own message advises weights_only=False, which would run the file's code: not repeated.
+        # torch's own message advises turning the safe reader off, which would run the file's code: not repeated.
         raise CheckpointError(
             f"{path} holds the Python object '{unsafe.group(1)}', which genlab refuses to unpickle because "
             "unpickling can run code; genlab's checkpoints hold only tensors and plain values. Use a "

@@ -145,7 +145,7 @@ class NormalizingFlow(L.LightningModule):
         parts = self.likelihood(dequantize(images, self.hparams.num_bits, generator=noise))
         bits = mean_bits_per_dim(parts["log_prob"], self.num_dims, self.hparams.num_bits)
         # Lightning's epoch mean is a batch-size-weighted sum, so a NaN image makes it NaN
-        # rather than being dropped (PITFALLS.md, Flows).
+        # rather than being dropped: averaging bits/dim after silently dropping NaN images flatters a model.
         logged = self.named_parts(stage, parts)
         self.log_dict(logged, sync_dist=True, batch_size=len(images))
         self.log(f"{stage}/bits_per_dim", bits, prog_bar=True, sync_dist=True, batch_size=len(images))

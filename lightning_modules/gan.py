@@ -132,7 +132,7 @@ class GAN(CheckpointedNoise, L.LightningModule):
             self.clip_gradients(optimizer, self.hparams.gradient_clip_val, gradient_clip_algorithm="norm")
 
     def penalty(self, real: Tensor, fake: Tensor, labels: Tensor | None) -> Tensor:
-        """WGAN-GP penalty, in float32 even under mixed precision (PITFALLS.md)."""
+        """WGAN-GP penalty, in float32 even under mixed precision (a half-precision gradient norm overflows)."""
         mixing = torch.rand(len(real), 1, 1, 1, generator=self.noise_generator).to(self.device)
         with torch.autocast(self.device.type, enabled=False):
             return gradient_penalty(lambda x: self.discriminator(x, labels), real.float(), fake.float(), mixing)

@@ -125,7 +125,7 @@ def mean_bits_per_dim(log_prob: Tensor, num_dims: int, num_bits: int = 8) -> Ten
 # --- VAE: ELBO terms ---
 # Shapes: latent tensors (B, latent_dim) or (K, B, latent_dim); per-image terms (B,) in nats.
 # The ELBO sums over pixels and latent dimensions and averages over images, so it is a bound on
-# log p(x) per image, not a reweighted objective (see PITFALLS.md, VAEs).
+# log p(x) per image, not a reweighted objective (a mean-reduced MSE plus a small KL weight is not an ELBO).
 
 LOG_2PI = math.log(2 * math.pi)
 

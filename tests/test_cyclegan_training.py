@@ -222,7 +222,7 @@ def test_cyclegan_experiment_runs_on_generated_images_and_rebuilds_from_its_chec
     module, cfg = module_from_checkpoint(tmp_path / "run" / "checkpoints" / "last.ckpt")
     assert cfg.model.generator_ab.base_channels == 8 and cfg.data.crop_size == 32
     image = torch.rand(1, 3, 32, 32)
-    saved = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
+    saved = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
     assert torch.equal(module.state_dict()["generators.A.model.1.weight"], saved["generators.A.model.1.weight"])
     assert module.translate(image, "A").shape == image.shape
 

@@ -120,7 +120,7 @@ def test_summary_holds_the_best_value_the_kept_checkpoint_has(offline_run):
     values = csv_values(offline_run.output, "val/nelbo_nats")
     assert len(values) == 2
     (kept,) = offline_run.output.glob("checkpoints/best-*.ckpt")
-    checkpoint_score = torch.load(kept, map_location="cpu", weights_only=False)["callbacks"]
+    checkpoint_score = torch.load(kept, map_location="cpu", weights_only=True)["callbacks"]
     score = next(state["best_model_score"] for name, state in checkpoint_score.items() if "ModelCheckpoint" in name)
     summary = offline_run.state["summary"]
     assert summary["val/nelbo_nats"] == {"min": pytest.approx(min(values))}

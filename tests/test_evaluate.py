@@ -214,7 +214,7 @@ def test_missing_truncated_and_foreign_checkpoints_are_named(checkpoints, tmp_pa
 
 
 def test_a_model_that_no_longer_exists_is_named(checkpoints, tmp_path) -> None:
-    checkpoint = torch.load(checkpoints("dcgan"), weights_only=False)
+    checkpoint = torch.load(checkpoints("dcgan"), weights_only=True)
     checkpoint[CONFIG_KEY]["model"]["_target_"] = "lightning_modules.gan.RemovedGAN"
     renamed = tmp_path / "renamed.ckpt"
     torch.save(checkpoint, renamed)

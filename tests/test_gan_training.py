@@ -87,12 +87,12 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path, make_co
     straight = run("straight", "trainer.max_epochs=2")
     first_half = run("first", "trainer.max_epochs=1")
     resumed = run("resumed", "trainer.max_epochs=2", f"ckpt_path={first_half}")
-    expected = torch.load(straight, weights_only=False)["state_dict"]
-    actual = torch.load(resumed, weights_only=False)["state_dict"]
+    expected = torch.load(straight, weights_only=True)["state_dict"]
+    actual = torch.load(resumed, weights_only=True)["state_dict"]
     assert expected.keys() == actual.keys()
     for name in expected:
         assert torch.equal(expected[name], actual[name]), f"{name} differs after resume"
-    unresumed = torch.load(first_half, weights_only=False)["state_dict"]
+    unresumed = torch.load(first_half, weights_only=True)["state_dict"]
     assert not torch.equal(unresumed["generator.net.0.weight"], actual["generator.net.0.weight"])
 
 

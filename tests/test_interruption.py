@@ -37,12 +37,12 @@ def test_resume_after_sigterm_mid_epoch_gives_the_weights_of_an_uninterrupted_ru
         train(config("interrupted", *stop_at(5, signal.SIGTERM)))
     assert stopped.value.exit_code == 143
     saved = tmp_path / "interrupted" / "checkpoints" / "last.ckpt"
-    checkpoint = torch.load(saved, weights_only=False)
+    checkpoint = torch.load(saved, weights_only=True)
     assert checkpoint["global_step"] == 2 * 6, "two optimizer steps for each of the 6 batches done"
     train(config("resumed", f"ckpt_path={saved}"))
 
-    expected = torch.load(tmp_path / "straight" / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
-    actual = torch.load(tmp_path / "resumed" / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
+    expected = torch.load(tmp_path / "straight" / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    actual = torch.load(tmp_path / "resumed" / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
     for name in expected:
         assert torch.equal(expected[name], actual[name]), f"{name} differs after a mid-epoch resume"
     assert not torch.equal(checkpoint["state_dict"]["generator.net.0.weight"], actual["generator.net.0.weight"])
@@ -54,7 +54,7 @@ def test_ctrl_c_finishes_the_batch_saves_it_and_exits_130(tmp_path, make_config)
     with pytest.raises(RunInterruptedError, match="Stopped by Ctrl-C at epoch 0, step 4; saved") as stopped:
         train(cfg)
     assert stopped.value.exit_code == 130
-    assert torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 4
+    assert torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 4
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler, "Ctrl-C handling must end with the run"
 
 

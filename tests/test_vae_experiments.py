@@ -46,7 +46,7 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path, make_co
         cfg = make_config(*short, *overrides)
         cfg.paths.output_dir = str(tmp_path / folder)
         train(cfg)
-        return torch.load(tmp_path / folder / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
+        return torch.load(tmp_path / folder / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
 
     straight = run("straight", "trainer.max_epochs=2")
     first_half = run("first", "trainer.max_epochs=1")
