@@ -119,7 +119,9 @@ def test_train_resumes_a_legacy_run_folder(tmp_path: Path) -> None:
     ]
     command = [sys.executable, "train.py", *overrides, "trainer.max_steps=4", f"resume={run}", f"hydra.run.dir={run}"]
     subprocess.run(command, cwd=ROOT, check=True, capture_output=True, text=True)
-    resumed = read_checkpoint(run / "checkpoints" / "last.ckpt")
+    # The fixture was written in another folder, so Lightning keeps its last.ckpt and saves last-v1.ckpt.
+    newest = max((run / "checkpoints").glob("last*.ckpt"), key=lambda path: path.stat().st_mtime)
+    resumed = read_checkpoint(newest)
     assert resumed["global_step"] > read_checkpoint(LEGACY / "dcgan" / "checkpoints" / "last.ckpt")["global_step"]
     assert resumed[CONFIG_KEY]["model"]["generator"]["_target_"] == "lightning_modules.networks.dcgan.DCGANGenerator"
     assert resumed[CONFIG_KEY]["trainer"]["plugins"][0]["_target_"] == "genlab.checkpoints.AtomicCheckpointIO"
