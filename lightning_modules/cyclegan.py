@@ -24,8 +24,8 @@ from torchvision.utils import save_image
 from lightning_modules.metrics.feature_extractors import FeatureExtractor, InceptionUnavailableError
 from lightning_modules.objectives.adversarial import adversarial_loss
 from lightning_modules.objectives.cycle import cycle_consistency_loss, identity_loss
-from lightning_modules.training.guards import check_finite
 from lightning_modules.training.image_pool import ImagePool
+from lightning_modules.training.manual_step import ManualOptimizerStep
 from lightning_modules.training.optimizer_factory import OptimizerFactory, checked_optimizer_factory
 from lightning_modules.training.schedules import linear_decay_factor
 
@@ -37,7 +37,7 @@ DOMAINS = ("A", "B")
 OTHER = {"A": "B", "B": "A"}
 
 
-class CycleGAN(L.LightningModule):
+class CycleGAN(ManualOptimizerStep, L.LightningModule):
     """Unpaired image-to-image translation with cycle-consistency and identity losses."""
 
     def __init__(
@@ -199,18 +199,6 @@ class CycleGAN(L.LightningModule):
                 total = total + loss
             self.optimize(total, "discriminator loss", optimizer)
         return parts
-
-    def optimize(self, loss: Tensor, name: str, optimizer: Any) -> None:
-        check_finite(name, loss, self.global_step)
-        optimizer.zero_grad(set_to_none=True)
-        self.manual_backward(loss)
-        optimizer.step()  # clips in on_before_optimizer_step
-
-    def on_before_optimizer_step(self, optimizer: Any) -> None:
-        # Lightning calls this inside optimizer.step(), after 16-mixed AMP has unscaled the
-        # gradients: clipping before step() would clip gradients still multiplied by the loss scale.
-        if self.hparams.gradient_clip_val:
-            self.clip_gradients(optimizer, self.hparams.gradient_clip_val, gradient_clip_algorithm="norm")
 
     def on_train_epoch_end(self) -> None:
         # Manual optimization: Lightning leaves the schedulers to us, stepped once per epoch.

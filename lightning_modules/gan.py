@@ -14,12 +14,12 @@ from torch import Tensor, nn
 
 from lightning_modules.objectives.adversarial import adversarial_loss, gradient_penalty, mean_discriminator_output
 from lightning_modules.training.ema import ema_copy
-from lightning_modules.training.guards import check_finite
+from lightning_modules.training.manual_step import ManualOptimizerStep
 from lightning_modules.training.noise import CheckpointedNoise
 from lightning_modules.training.optimizer_factory import OptimizerFactory, checked_optimizer_factory
 
 
-class GAN(CheckpointedNoise, L.LightningModule):
+class GAN(CheckpointedNoise, ManualOptimizerStep, L.LightningModule):
     """Unconditional or class-conditional GAN; conditional when the generator has `num_classes`."""
 
     # Checkpoints follow this without FID (metrics=none): a discriminator that separates held-out
@@ -118,18 +118,6 @@ class GAN(CheckpointedNoise, L.LightningModule):
             self.optimize(loss, "generator loss", optimizer)
         # D(G(z)) after D's step, on the very fakes G learns from: G's view of how far D is ahead.
         return {"g_loss": loss.detach(), "d_fake_after": mean_discriminator_output(fake_logits, self.hparams.loss)}
-
-    def optimize(self, loss: Tensor, name: str, optimizer: Any) -> None:
-        check_finite(name, loss, self.global_step)
-        optimizer.zero_grad(set_to_none=True)
-        self.manual_backward(loss)
-        optimizer.step()  # clips in on_before_optimizer_step
-
-    def on_before_optimizer_step(self, optimizer: Any) -> None:
-        # Lightning calls this inside optimizer.step(), after 16-mixed AMP has unscaled the
-        # gradients: clipping before step() would clip gradients still multiplied by the loss scale.
-        if self.hparams.gradient_clip_val:
-            self.clip_gradients(optimizer, self.hparams.gradient_clip_val, gradient_clip_algorithm="norm")
 
     def penalty(self, real: Tensor, fake: Tensor, labels: Tensor | None) -> Tensor:
         """WGAN-GP penalty, in float32 even under mixed precision (a half-precision gradient norm overflows)."""
