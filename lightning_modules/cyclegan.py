@@ -26,6 +26,7 @@ from lightning_modules.objectives.adversarial import adversarial_loss
 from lightning_modules.objectives.cycle import cycle_consistency_loss, identity_loss
 from lightning_modules.training.image_pool import ImagePool
 from lightning_modules.training.manual_step import ManualOptimizerStep
+from lightning_modules.training.noise import CheckpointedNoise
 from lightning_modules.training.optimizer_factory import OptimizerFactory, checked_optimizer_factory
 from lightning_modules.training.schedules import linear_decay_factor
 
@@ -37,7 +38,7 @@ DOMAINS = ("A", "B")
 OTHER = {"A": "B", "B": "A"}
 
 
-class CycleGAN(ManualOptimizerStep, L.LightningModule):
+class CycleGAN(CheckpointedNoise, ManualOptimizerStep, L.LightningModule):
     """Unpaired image-to-image translation with cycle-consistency and identity losses."""
 
     def __init__(
@@ -71,9 +72,11 @@ class CycleGAN(ManualOptimizerStep, L.LightningModule):
         self.discriminators = nn.ModuleDict({"A": discriminator_a, "B": discriminator_b})
         self.optimizer_g = checked_optimizer_factory("optimizer_g", optimizer_g)
         self.optimizer_d = checked_optimizer_factory("optimizer_d", optimizer_d)
-        self.pool_generator = torch.Generator().manual_seed(seed)
+        # The pools' swap decisions come from the checkpointed noise generator (CheckpointedNoise),
+        # so a resumed run draws the decisions an uninterrupted one would, on every DDP rank.
+        self.noise_generator = torch.Generator().manual_seed(seed)
         # Pools of past fakes of each domain, one per process (under DDP each rank keeps its own).
-        self.pools = {domain: ImagePool(pool_size, self.pool_generator) for domain in DOMAINS}
+        self.pools = {domain: ImagePool(pool_size, self.noise_generator) for domain in DOMAINS}
         # Built now, not at test time, so missing Inception weights stop the run before training.
         self.feature_extractor = build_feature_extractor(feature_extractor)
         self.fid: dict[str, FrechetInceptionDistance] = {}  # per target domain, built at test start
@@ -277,17 +280,12 @@ class CycleGAN(ManualOptimizerStep, L.LightningModule):
                 "decay to zero at the end of training."
             )
 
-    def setup(self, stage: str) -> None:
-        # Each DDP rank must draw its own pool decisions.
-        self.pool_generator.manual_seed(self.hparams.seed + self.global_rank)
-
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        # The pools' contents are not saved (as in the reference); a resumed run refills them.
-        checkpoint["pool_generator_state"] = self.pool_generator.get_state()
-
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        if "pool_generator_state" in checkpoint and self.global_rank == 0:
-            self.pool_generator.set_state(checkpoint["pool_generator_state"])
+        # The pools' contents are not saved (as in the reference); a resumed run refills them.
+        # Checkpoints written before the pool used CheckpointedNoise name its state differently.
+        if "pool_generator_state" in checkpoint:
+            checkpoint.setdefault("noise_generator_state", checkpoint.pop("pool_generator_state"))
+        super().on_load_checkpoint(checkpoint)
 
 
 def build_feature_extractor(

@@ -232,3 +232,21 @@ def test_trains_under_bf16_mixed_precision(tmp_path, data) -> None:
     run.fit(tiny_module(), data)
     assert torch.isfinite(run.callback_metrics["train/g_loss"])
     assert torch.isfinite(run.callback_metrics["val/cycle_l1"])
+
+
+def test_pool_decisions_resume_from_a_checkpoint() -> None:
+    """The pools draw from the checkpointed noise generator, so a resume continues their stream."""
+    module = tiny_module(pool_size=1)
+    assert all(pool.generator is module.noise_generator for pool in module.pools.values())
+    module.noise_generator.manual_seed(123)
+    checkpoint = {"global_step": 4}
+    module.on_save_checkpoint(checkpoint)
+    expected = torch.rand(5, generator=module.noise_generator)
+    resumed = tiny_module(pool_size=1)
+    resumed.on_load_checkpoint(checkpoint)
+    assert torch.equal(torch.rand(5, generator=resumed.noise_generator), expected)
+    # A checkpoint written before the pool used the shared mixin stored the state under another key.
+    legacy = {"global_step": 4, "pool_generator_state": checkpoint["noise_generator_state"]}
+    older = tiny_module(pool_size=1)
+    older.on_load_checkpoint(legacy)
+    assert torch.equal(torch.rand(5, generator=older.noise_generator), expected)
