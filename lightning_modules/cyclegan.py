@@ -24,6 +24,7 @@ from torchvision.utils import save_image
 from lightning_modules.metrics.feature_extractors import FeatureExtractor, InceptionUnavailableError
 from lightning_modules.objectives.adversarial import adversarial_loss
 from lightning_modules.objectives.cycle import cycle_consistency_loss, identity_loss
+from lightning_modules.training.eval_mode import evaluation_mode
 from lightning_modules.training.image_pool import ImagePool
 from lightning_modules.training.manual_step import ManualOptimizerStep
 from lightning_modules.training.noise import CheckpointedNoise
@@ -90,11 +91,8 @@ class CycleGAN(CheckpointedNoise, ManualOptimizerStep, L.LightningModule):
         """Translate images in [0, 1] from domain `source` ('A' or 'B') to the other domain."""
         if source not in DOMAINS:
             raise ValueError(f"source must be 'A' or 'B', got {source!r}")
-        network = self.generators[source]
-        was_training = network.training
-        network.eval()
-        translated = network(images.to(self.device) * 2 - 1)
-        network.train(was_training)
+        with evaluation_mode(self.generators[source]) as network:
+            translated = network(images.to(self.device) * 2 - 1)
         return to_unit_range(translated)
 
     @torch.no_grad()

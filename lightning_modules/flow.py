@@ -22,6 +22,7 @@ from lightning_modules.networks.flow_layers import (
 )
 from lightning_modules.networks.flows import latent_log_prior
 from lightning_modules.objectives.bits_per_dim import bits_per_dim, mean_bits_per_dim
+from lightning_modules.training.eval_mode import evaluation_mode
 from lightning_modules.training.guards import check_finite
 from lightning_modules.training.optimizer_factory import OptimizerFactory, checked_optimizer_factory
 
@@ -63,10 +64,8 @@ class NormalizingFlow(L.LightningModule):
     def sample(self, n: int, generator: torch.Generator | None = None, temperature: float | None = None) -> Tensor:
         """n images in [0, 1]; latents ~ N(0, T^2 I) drawn on CPU with `generator` (Glow 3.4)."""
         temperature = self.hparams.sample_temperature if temperature is None else temperature
-        was_training = self.flow.training
-        self.flow.eval()  # never let sampling initialise ActNorm
-        images = self.flow.sample(n, temperature=temperature, generator=generator).float()
-        self.flow.train(was_training)
+        with evaluation_mode(self.flow):  # never let sampling initialise ActNorm
+            images = self.flow.sample(n, temperature=temperature, generator=generator).float()
         return self.finite_images(images, temperature)
 
     @staticmethod
@@ -103,10 +102,8 @@ class NormalizingFlow(L.LightningModule):
         """
         images = self.checked_images((x.to(self.device), None))
         generator = generator if generator is not None else torch.Generator().manual_seed(self.hparams.seed)
-        was_training = self.flow.training
-        self.flow.eval()
-        log_prob = self(dequantize(images, self.hparams.num_bits, generator=generator))
-        self.flow.train(was_training)
+        with evaluation_mode(self.flow):
+            log_prob = self(dequantize(images, self.hparams.num_bits, generator=generator))
         return bits_per_dim(log_prob, self.num_dims, self.hparams.num_bits)
 
     # --- training ---

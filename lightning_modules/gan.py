@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from lightning_modules.objectives.adversarial import adversarial_loss, gradient_penalty, mean_discriminator_output
 from lightning_modules.training.ema import ema_copy
+from lightning_modules.training.eval_mode import evaluation_mode
 from lightning_modules.training.manual_step import ManualOptimizerStep
 from lightning_modules.training.noise import CheckpointedNoise
 from lightning_modules.training.optimizer_factory import OptimizerFactory, checked_optimizer_factory
@@ -70,10 +71,8 @@ class GAN(CheckpointedNoise, ManualOptimizerStep, L.LightningModule):
         if self.num_classes is not None and labels is None:
             labels = torch.randint(self.num_classes, (n,), generator=generator)
         labels = labels.to(self.device) if labels is not None else None
-        was_training = network.training
-        network.eval()
-        images = network(z, labels)
-        network.train(was_training)
+        with evaluation_mode(network):
+            images = network(z, labels)
         return ((images.float() + 1) / 2).clamp(0, 1)
 
     def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
