@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from torchmetrics.image.fid import FrechetInceptionDistance
 from torchvision.utils import save_image
 
+from datamodules.unpaired import DOMAINS
 from lightning_modules.metrics.feature_extractors import FeatureExtractor, InceptionUnavailableError
 from lightning_modules.objectives.adversarial import adversarial_loss
 from lightning_modules.objectives.cycle import cycle_consistency_loss, identity_loss
@@ -35,7 +36,6 @@ from lightning_modules.training.schedules import linear_decay_factor
 # to G" (Zhu et al. 2017, sec. 7.1). least_squares_discriminator_loss is already
 # 0.5 E[(D(x)-1)^2] + 0.5 E[D(G(z))^2], so it must not be halved a second time.
 LOSSES_ALREADY_HALVED = frozenset({"least_squares"})
-DOMAINS = ("A", "B")
 OTHER = {"A": "B", "B": "A"}
 
 
