@@ -29,6 +29,7 @@ from genlab.evaluation.measure import (
     translation_metrics,
 )
 from genlab.loggers import finish_loggers, git_commit
+from lightning_modules.callbacks import image_grids
 from lightning_modules.callbacks.image_grids import TRANSLATION_CAPTION, sample_grid, sample_grid_caption
 from lightning_modules.cyclegan import CycleGAN
 from lightning_modules.flow import NormalizingFlow
@@ -226,9 +227,7 @@ def grid_caption(module: L.LightningModule, cfg: DictConfig) -> str:
 def translation_grid(module: CycleGAN, datamodule: L.LightningDataModule, count: int) -> Tensor:
     """Rows: real A, A->B, A->B->A, real B, B->A, B->A->B for the first test pairs."""
     datamodule.setup("fit")
-    pairs = [datamodule.val_set[index] for index in range(min(max(1, count // 6), len(datamodule.val_set)))]
-    rows = module.translation_grid_rows(*(torch.stack([pair[d] for pair in pairs]) for d in ("A", "B")))
-    return make_grid(torch.cat(rows).cpu(), nrow=len(pairs))
+    return image_grids.translation_grid(module, datamodule.val_set, max(1, count // 6))
 
 
 # --- logging to the training run ---

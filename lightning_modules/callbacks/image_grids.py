@@ -10,7 +10,10 @@ from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 from PIL import Image
 from torch import Tensor
+from torch.utils.data import Dataset
 from torchvision.utils import make_grid
+
+from datamodules.unpaired import DOMAINS
 
 
 def logging_step(trainer: L.Trainer) -> int:
@@ -97,6 +100,16 @@ class SampleGrid(Callback):
 TRANSLATION_CAPTION = "rows: real A / fake B / rec A / real B / fake A / rec B (one column per image pair)"
 
 
+def translation_grid(module: L.LightningModule, dataset: Dataset, num_pairs: int) -> Tensor:
+    """Rows real A, A->B, A->B->A, real B, B->A, B->A->B of the first `num_pairs` pairs of `dataset`.
+
+    `dataset` yields {"A": image, "B": image} pairs; `module` has `translation_grid_rows(real_a, real_b)`.
+    """
+    pairs = [dataset[index] for index in range(min(num_pairs, len(dataset)))]
+    rows = module.translation_grid_rows(*(torch.stack([pair[domain] for pair in pairs]) for domain in DOMAINS))
+    return make_grid(torch.cat(rows).cpu(), nrow=len(pairs))
+
+
 class TranslationGrid(Callback):
     """Logs rows real A, fake B, reconstructed A, real B, fake A, reconstructed B every N batches.
 
@@ -110,12 +123,7 @@ class TranslationGrid(Callback):
         self.every_n_batches, self.num_images = every_n_batches, num_images
 
     def grid(self, trainer: L.Trainer, pl_module: L.LightningModule) -> Tensor:
-        dataset = trainer.datamodule.val_set
-        pairs = [dataset[index] for index in range(min(self.num_images, len(dataset)))]
-        real_a = torch.stack([pair["A"] for pair in pairs])
-        real_b = torch.stack([pair["B"] for pair in pairs])
-        rows = pl_module.translation_grid_rows(real_a, real_b)
-        return make_grid(torch.cat(rows), nrow=len(pairs))
+        return translation_grid(pl_module, trainer.datamodule.val_set, self.num_images)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         due = (trainer.fit_loop.epoch_loop.total_batch_idx + 1) % self.every_n_batches == 0
