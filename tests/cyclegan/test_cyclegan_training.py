@@ -8,7 +8,6 @@ import lightning as L
 import numpy as np
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import Callback, LearningRateMonitor
 from lightning.pytorch.loggers import CSVLogger
@@ -17,14 +16,13 @@ from torch import nn
 
 from datamodules.unpaired import UnpairedImageDataModule
 from genlab.checkpoints import module_from_checkpoint
-from genlab.run import train
+from genlab.run import compose_conf, train
 from lightning_modules.cyclegan import CycleGAN
 from lightning_modules.metrics.feature_extractors import FeatureExtractor
 from lightning_modules.networks.cyclegan import PatchDiscriminator, ResNetGenerator
 from lightning_modules.training.guards import NonFiniteLossError
 from tests.helpers.config import compose_config
 
-CONF = Path(__file__).resolve().parents[2] / "conf"
 adam = functools.partial(torch.optim.Adam, lr=2e-4, betas=(0.5, 0.999))
 
 
@@ -178,8 +176,7 @@ def test_translate_and_sample_give_unit_range_images() -> None:
 
 
 def test_paper_defaults_live_in_the_cyclegan_experiment() -> None:
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose(config_name="train", overrides=["experiment=cyclegan", "model.feature_extractor=null"])
+    cfg = compose_conf("train", ["experiment=cyclegan", "model.feature_extractor=null"])
     model, data = cfg.model, cfg.data
     assert model.generator_ab.n_residual_blocks == 9 and model.generator_ab.base_channels == 64
     assert model.discriminator_a.n_layers == 3
