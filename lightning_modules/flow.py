@@ -5,6 +5,7 @@ standard normal a priori: log p(u) = sum_i log N(zs[i]; 0, I) + log|det dzs/du| 
 logdet, logit-transform Jacobian included). bits/dim = -log p(u) / (D ln 2) + 8 for 8-bit data.
 """
 
+import functools
 import math
 from typing import Any
 
@@ -25,6 +26,7 @@ from lightning_modules.objectives.bits_per_dim import bits_per_dim, mean_bits_pe
 from lightning_modules.training.eval_mode import evaluation_mode
 from lightning_modules.training.guards import check_finite
 from lightning_modules.training.optimizer_factory import OptimizerFactory, checked_optimizer_factory
+from lightning_modules.training.schedules import linear_warmup_factor
 
 
 class NormalizingFlow(L.LightningModule):
@@ -189,7 +191,8 @@ class NormalizingFlow(L.LightningModule):
         if warmup == 0:
             return {"optimizer": optimizer}
         # Linear warm-up from lr/warmup to lr: Glow's recipe against early divergence.
-        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup))
+        factor = functools.partial(linear_warmup_factor, warmup_steps=warmup)
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
     def configure_gradient_clipping(
