@@ -13,9 +13,7 @@ import lightning as L
 import torch
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor, nn
-from torchvision.utils import make_grid
 
-from lightning_modules.callbacks.image_grids import log_image
 from lightning_modules.networks.flow_layers import (
     ActNorm,
     check_quantized,
@@ -39,6 +37,8 @@ class NormalizingFlow(L.LightningModule):
         num_bits: int = 8,
         warmup_steps: int = 200,
         gradient_clip_val: float | None = 50.0,
+        # Read by the TemperatureGrid callback's config (callbacks.temperature_grid), kept here
+        # so the model config holds every sampling setting and older checkpoints still load.
         sample_temperatures: tuple[float, ...] = (0.5, 0.7, 0.85, 1.0),
         sample_temperature: float = 1.0,
         num_grid_samples: int = 64,
@@ -148,16 +148,6 @@ class NormalizingFlow(L.LightningModule):
         logged = self.named_parts(stage, parts)
         self.log_dict(logged, sync_dist=True, batch_size=len(images))
         self.log(f"{stage}/bits_per_dim", bits, prog_bar=True, sync_dist=True, batch_size=len(images))
-
-    def on_validation_epoch_end(self) -> None:
-        if self.trainer.sanity_checking or not self.trainer.is_global_zero:
-            return
-        for temperature in self.hparams.sample_temperatures:
-            generator = torch.Generator().manual_seed(self.hparams.seed)
-            images = self.sample(self.hparams.num_grid_samples, generator, temperature)
-            grid = make_grid(images, nrow=int(self.hparams.num_grid_samples**0.5))
-            caption = f"samples at temperature {temperature:g} (prior standard deviation scaled by it)"
-            log_image(self.trainer, f"samples/temperature_{temperature:g}", grid, caption)
 
     # --- helpers ---
 
