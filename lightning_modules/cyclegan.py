@@ -9,9 +9,7 @@ discriminators frozen, then the discriminator step on fakes drawn from the image
 """
 
 import functools
-import html
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -19,7 +17,6 @@ import torch
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor, nn
 from torchmetrics.image.fid import FrechetInceptionDistance
-from torchvision.utils import save_image
 
 from datamodules.unpaired import DOMAINS
 from lightning_modules.metrics.feature_extractors import FeatureExtractor, InceptionUnavailableError
@@ -221,7 +218,6 @@ class CycleGAN(CheckpointedNoise, ManualOptimizerStep, L.LightningModule):
         self.log_dict({f"val/{name}": value for name, value in parts.items()}, sync_dist=True)
 
     def on_test_start(self) -> None:
-        self.translations_dir = Path(self.trainer.default_root_dir) / "translations"
         self.fid = {}
         if self.feature_extractor is not None:
             # Kept out of the module's children, so the checkpoint holds no feature network.
@@ -229,33 +225,23 @@ class CycleGAN(CheckpointedNoise, ManualOptimizerStep, L.LightningModule):
                 domain: FrechetInceptionDistance(self.feature_extractor.features).to(self.device) for domain in DOMAINS
             }
 
-    def test_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
-        """Translate one domain's test images, write them to disk and feed FID."""
+    def test_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> dict[str, Any]:
+        """Translate one domain's test images and feed FID; the TranslationFiles callback writes them."""
         source = "A" if "A" in batch else "B"
         target = OTHER[source]
         real = batch[source]
         fake = self.translate(real, source)
-        self.write_translations(source, batch["name"], real, fake)
         if self.fid:
             # These fakes are domain `target` images; these reals are the reals of domain `source`.
             network_input = self.feature_extractor.network_input
             self.fid[target].update(network_input(fake.to(self.device)), real=False)
             self.fid[source].update(network_input(real.to(self.device)), real=True)
-
-    def write_translations(self, source: str, names: list[str], real: Tensor, fake: Tensor) -> None:
-        folder = self.translations_dir / f"{source}_to_{OTHER[source]}"
-        folder.mkdir(parents=True, exist_ok=True)
-        for name, real_image, fake_image in zip(names, real, fake, strict=True):
-            save_image(real_image, folder / f"{name}_real.png")
-            save_image(fake_image, folder / f"{name}_fake.png")
+        return {"source": source, "translated": fake}
 
     def on_test_epoch_end(self) -> None:
         for target, fid in self.fid.items():
             source = OTHER[target]
             self.log(f"test/fid_{source}_to_{target}", fid.compute())
-        self.trainer.strategy.barrier()
-        if self.trainer.is_global_zero:
-            write_index_page(self.translations_dir)
 
     # --- setup and state ---
 
@@ -304,28 +290,3 @@ def build_feature_extractor(
 def to_unit_range(images: Tensor) -> Tensor:
     """Generator output in [-1, 1] as float images in [0, 1]."""
     return ((images.float() + 1) / 2).clamp(0, 1)
-
-
-def write_index_page(folder: Path) -> Path:
-    """An index.html of input/output pairs for every translated test image, per direction."""
-    sections = []
-    for direction in sorted(p for p in folder.iterdir() if p.is_dir()):
-        rows = []
-        for real in sorted(direction.glob("*_real.png")):
-            name = real.name.removesuffix("_real.png")
-            fake = f"{direction.name}/{name}_fake.png"
-            rows.append(
-                f"<tr><td>{html.escape(name)}</td>"
-                f'<td><img src="{html.escape(f"{direction.name}/{real.name}")}"></td>'
-                f'<td><img src="{html.escape(fake)}"></td></tr>'
-            )
-        sections.append(
-            f"<h2>{html.escape(direction.name)} ({len(rows)} images)</h2>\n"
-            "<table><tr><th>name</th><th>input</th><th>output</th></tr>\n" + "\n".join(rows) + "\n</table>"
-        )
-    page = folder / "index.html"
-    page.write_text(
-        "<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>CycleGAN test translations"
-        "</title></head><body>\n" + "\n".join(sections) + "\n</body></html>\n"
-    )
-    return page

@@ -17,6 +17,7 @@ from torch import nn
 from datamodules.unpaired import UnpairedImageDataModule
 from genlab.checkpoints import module_from_checkpoint
 from genlab.run import compose_conf, train
+from lightning_modules.callbacks.translation_files import TranslationFiles
 from lightning_modules.cyclegan import CycleGAN
 from lightning_modules.metrics.feature_extractors import FeatureExtractor
 from lightning_modules.networks.cyclegan import PatchDiscriminator, ResNetGenerator
@@ -104,7 +105,7 @@ def test_fit_then_test_writes_every_translation_an_index_page_and_fid(tmp_path, 
     features = nn.Sequential(nn.Flatten(), nn.Linear(3 * 16 * 16, 2))
     features.num_features = 2
     module = tiny_module(feature_extractor=FeatureExtractor("tiny", features, features, image_size=16))
-    run = trainer(tmp_path, max_epochs=1)
+    run = trainer(tmp_path, max_epochs=1, callbacks=[TranslationFiles()])
     run.fit(module, data)
     assert torch.isfinite(run.callback_metrics["val/cycle_l1"])
     results = run.test(module, data, verbose=False)
