@@ -9,8 +9,8 @@ import torch
 
 from genlab.run import train
 from lightning_modules.callbacks.interruption import RunInterruptedError
-from tests.gan.test_gan_training import SHORT
 from tests.helpers.config import ROOT, requires_mnist
+from tests.helpers.gan import SHORT
 
 # 2 epochs of 4 batches; a signal at global batch 5 stops in the middle of the second epoch.
 RUN = [*SHORT, "trainer.max_epochs=2", "trainer.deterministic=true"]

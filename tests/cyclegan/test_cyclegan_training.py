@@ -1,7 +1,6 @@
 """CycleGAN module on tiny networks and generated images: step order, outputs, schedule, guards."""
 
 import csv
-import functools
 from pathlib import Path
 
 import lightning as L
@@ -20,23 +19,9 @@ from genlab.run import compose_conf, train
 from lightning_modules.callbacks.translation_files import TranslationFiles
 from lightning_modules.cyclegan import CycleGAN
 from lightning_modules.metrics.feature_extractors import FeatureExtractor
-from lightning_modules.networks.cyclegan import PatchDiscriminator, ResNetGenerator
 from lightning_modules.training.guards import NonFiniteLossError
 from tests.helpers.config import compose_config
-
-adam = functools.partial(torch.optim.Adam, lr=2e-4, betas=(0.5, 0.999))
-
-
-def tiny_module(channels: int = 3, **settings) -> CycleGAN:
-    return CycleGAN(
-        generator_ab=ResNetGenerator(channels, channels, base_channels=4, n_residual_blocks=1),
-        generator_ba=ResNetGenerator(channels, channels, base_channels=4, n_residual_blocks=1),
-        discriminator_a=PatchDiscriminator(channels, base_channels=4, n_layers=2),
-        discriminator_b=PatchDiscriminator(channels, base_channels=4, n_layers=2),
-        optimizer_g=adam,
-        optimizer_d=adam,
-        **settings,
-    )
+from tests.helpers.modules import tiny_cyclegan as tiny_module
 
 
 def make_domains(root: Path, counts: dict[str, int]) -> Path:
