@@ -19,6 +19,7 @@ from rich.table import Table
 from torch import Tensor
 from torchvision.utils import make_grid, save_image
 
+from genlab.atomic_files import write_atomically
 from genlab.checkpoints import LOGGER_VERSIONS_KEY, build_module, read_checkpoint
 from genlab.evaluation.measure import (
     EvaluationSettingError,
@@ -132,7 +133,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     report = measure(cfg, settings, run)
     report["seconds"] = round(time.perf_counter() - started, 2)
     path = output_path(cfg, "_evaluation.json")
-    path.write_text(json.dumps(report, indent=2) + "\n")
+    write_atomically(path, (json.dumps(report, indent=2) + "\n").encode())  # a killed run leaves no half JSON
     Console().print(metrics_table(report["metrics"], title=f"{cfg.ckpt_path} ({report['seconds']} s)"))
     log.info("Evaluation written to %s", path)
     if cfg.log_to_run:
