@@ -10,17 +10,14 @@ import argparse
 import statistics
 import time
 from contextlib import nullcontext
-from pathlib import Path
 
 import lightning as L
 import torch
-from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
+from genlab.run import compose_conf
 from lightning_modules.objectives.adversarial import adversarial_loss
 from lightning_modules.training.ema import ema_copy
-
-CONF = Path(__file__).resolve().parents[2] / "conf"
 
 
 class StepTimer(L.Callback):
@@ -44,8 +41,7 @@ def synchronize(device: torch.device) -> None:
 
 def build(args: argparse.Namespace):
     overrides = ["experiment=dcgan", f"data.batch_size={args.batch_size}", f"data.num_workers={args.num_workers}"]
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose(config_name="train", overrides=overrides)
+    cfg = compose_conf("train", overrides)
     datamodule = instantiate(cfg.data)
     datamodule.prepare_data()
     datamodule.setup("fit")

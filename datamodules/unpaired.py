@@ -40,7 +40,7 @@ CYCLEGAN_DATASETS = (
     "grumpifycat",
 )
 CYCLEGAN_DATASET_URL = "http://efrosgans.eecs.berkeley.edu/cyclegan/datasets/{name}.zip"
-DOMAINS = ("A", "B")
+DOMAINS = ("A", "B")  # the two image domains of unpaired translation; CycleGAN and evaluation use these names
 DOWNLOAD_TIMEOUT_S = 60
 
 

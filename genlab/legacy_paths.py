@@ -54,6 +54,7 @@ ELBO = "lightning_modules.objectives.elbo"
 SPLIT_MODULES: dict[str, tuple[dict[str, str], str]] = {
     "lightning_modules.losses": (
         {
+            "beta_warmup": "lightning_modules.training.schedules",
             "bits_per_dim": "lightning_modules.objectives.bits_per_dim",
             "mean_bits_per_dim": "lightning_modules.objectives.bits_per_dim",
             "nats_to_bits_per_dim": "lightning_modules.objectives.bits_per_dim",
@@ -69,7 +70,6 @@ SPLIT_MODULES: dict[str, tuple[dict[str, str], str]] = {
                     "standard_normal_log_prob",
                     "negative_elbo",
                     "beta_vae_objective",
-                    "beta_warmup",
                     "importance_log_weights",
                     "importance_weighted_log_likelihood",
                 )

@@ -42,8 +42,13 @@ def compose_config(overrides: list[str], output_dir: str | Path) -> DictConfig:
 
     For notebooks and scripts, which run outside Hydra's app (so no `hydra:` output folder).
     """
+    return compose_conf("train", [f"paths.output_dir={output_dir}", *overrides])
+
+
+def compose_conf(config_name: str, overrides: list[str], return_hydra_config: bool = False) -> DictConfig:
+    """conf/<config_name>.yaml ("train" or "evaluate") with `overrides`, composed outside a Hydra app."""
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        return compose(config_name="train", overrides=[f"paths.output_dir={output_dir}", *overrides])
+        return compose(config_name=config_name, overrides=list(overrides), return_hydra_config=return_hydra_config)
 
 
 def instantiate_all(group: DictConfig | None) -> list[Any]:

@@ -9,9 +9,7 @@ discriminators frozen, then the discriminator step on fakes drawn from the image
 """
 
 import functools
-import html
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -19,13 +17,15 @@ import torch
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor, nn
 from torchmetrics.image.fid import FrechetInceptionDistance
-from torchvision.utils import save_image
 
+from datamodules.unpaired import DOMAINS
 from lightning_modules.metrics.feature_extractors import FeatureExtractor, InceptionUnavailableError
 from lightning_modules.objectives.adversarial import adversarial_loss
 from lightning_modules.objectives.cycle import cycle_consistency_loss, identity_loss
-from lightning_modules.training.guards import check_finite
+from lightning_modules.training.eval_mode import evaluation_mode
 from lightning_modules.training.image_pool import ImagePool
+from lightning_modules.training.manual_step import ManualOptimizerStep
+from lightning_modules.training.noise import CheckpointedNoise
 from lightning_modules.training.optimizer_factory import OptimizerFactory, checked_optimizer_factory
 from lightning_modules.training.schedules import linear_decay_factor
 
@@ -33,11 +33,10 @@ from lightning_modules.training.schedules import linear_decay_factor
 # to G" (Zhu et al. 2017, sec. 7.1). least_squares_discriminator_loss is already
 # 0.5 E[(D(x)-1)^2] + 0.5 E[D(G(z))^2], so it must not be halved a second time.
 LOSSES_ALREADY_HALVED = frozenset({"least_squares"})
-DOMAINS = ("A", "B")
 OTHER = {"A": "B", "B": "A"}
 
 
-class CycleGAN(L.LightningModule):
+class CycleGAN(CheckpointedNoise, ManualOptimizerStep, L.LightningModule):
     """Unpaired image-to-image translation with cycle-consistency and identity losses."""
 
     def __init__(
@@ -71,9 +70,11 @@ class CycleGAN(L.LightningModule):
         self.discriminators = nn.ModuleDict({"A": discriminator_a, "B": discriminator_b})
         self.optimizer_g = checked_optimizer_factory("optimizer_g", optimizer_g)
         self.optimizer_d = checked_optimizer_factory("optimizer_d", optimizer_d)
-        self.pool_generator = torch.Generator().manual_seed(seed)
+        # The pools' swap decisions come from the checkpointed noise generator (CheckpointedNoise),
+        # so a resumed run draws the decisions an uninterrupted one would, on every DDP rank.
+        self.noise_generator = torch.Generator().manual_seed(seed)
         # Pools of past fakes of each domain, one per process (under DDP each rank keeps its own).
-        self.pools = {domain: ImagePool(pool_size, self.pool_generator) for domain in DOMAINS}
+        self.pools = {domain: ImagePool(pool_size, self.noise_generator) for domain in DOMAINS}
         # Built now, not at test time, so missing Inception weights stop the run before training.
         self.feature_extractor = build_feature_extractor(feature_extractor)
         self.fid: dict[str, FrechetInceptionDistance] = {}  # per target domain, built at test start
@@ -87,11 +88,8 @@ class CycleGAN(L.LightningModule):
         """Translate images in [0, 1] from domain `source` ('A' or 'B') to the other domain."""
         if source not in DOMAINS:
             raise ValueError(f"source must be 'A' or 'B', got {source!r}")
-        network = self.generators[source]
-        was_training = network.training
-        network.eval()
-        translated = network(images.to(self.device) * 2 - 1)
-        network.train(was_training)
+        with evaluation_mode(self.generators[source]) as network:
+            translated = network(images.to(self.device) * 2 - 1)
         return to_unit_range(translated)
 
     @torch.no_grad()
@@ -200,18 +198,6 @@ class CycleGAN(L.LightningModule):
             self.optimize(total, "discriminator loss", optimizer)
         return parts
 
-    def optimize(self, loss: Tensor, name: str, optimizer: Any) -> None:
-        check_finite(name, loss, self.global_step)
-        optimizer.zero_grad(set_to_none=True)
-        self.manual_backward(loss)
-        optimizer.step()  # clips in on_before_optimizer_step
-
-    def on_before_optimizer_step(self, optimizer: Any) -> None:
-        # Lightning calls this inside optimizer.step(), after 16-mixed AMP has unscaled the
-        # gradients: clipping before step() would clip gradients still multiplied by the loss scale.
-        if self.hparams.gradient_clip_val:
-            self.clip_gradients(optimizer, self.hparams.gradient_clip_val, gradient_clip_algorithm="norm")
-
     def on_train_epoch_end(self) -> None:
         # Manual optimization: Lightning leaves the schedulers to us, stepped once per epoch.
         # LearningRateMonitor (conf/callbacks/default.yaml) logs the rate each epoch runs at.
@@ -232,7 +218,6 @@ class CycleGAN(L.LightningModule):
         self.log_dict({f"val/{name}": value for name, value in parts.items()}, sync_dist=True)
 
     def on_test_start(self) -> None:
-        self.translations_dir = Path(self.trainer.default_root_dir) / "translations"
         self.fid = {}
         if self.feature_extractor is not None:
             # Kept out of the module's children, so the checkpoint holds no feature network.
@@ -240,33 +225,23 @@ class CycleGAN(L.LightningModule):
                 domain: FrechetInceptionDistance(self.feature_extractor.features).to(self.device) for domain in DOMAINS
             }
 
-    def test_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
-        """Translate one domain's test images, write them to disk and feed FID."""
+    def test_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> dict[str, Any]:
+        """Translate one domain's test images and feed FID; the TranslationFiles callback writes them."""
         source = "A" if "A" in batch else "B"
         target = OTHER[source]
         real = batch[source]
         fake = self.translate(real, source)
-        self.write_translations(source, batch["name"], real, fake)
         if self.fid:
             # These fakes are domain `target` images; these reals are the reals of domain `source`.
             network_input = self.feature_extractor.network_input
             self.fid[target].update(network_input(fake.to(self.device)), real=False)
             self.fid[source].update(network_input(real.to(self.device)), real=True)
-
-    def write_translations(self, source: str, names: list[str], real: Tensor, fake: Tensor) -> None:
-        folder = self.translations_dir / f"{source}_to_{OTHER[source]}"
-        folder.mkdir(parents=True, exist_ok=True)
-        for name, real_image, fake_image in zip(names, real, fake, strict=True):
-            save_image(real_image, folder / f"{name}_real.png")
-            save_image(fake_image, folder / f"{name}_fake.png")
+        return {"source": source, "translated": fake}
 
     def on_test_epoch_end(self) -> None:
         for target, fid in self.fid.items():
             source = OTHER[target]
             self.log(f"test/fid_{source}_to_{target}", fid.compute())
-        self.trainer.strategy.barrier()
-        if self.trainer.is_global_zero:
-            write_index_page(self.translations_dir)
 
     # --- setup and state ---
 
@@ -289,17 +264,12 @@ class CycleGAN(L.LightningModule):
                 "decay to zero at the end of training."
             )
 
-    def setup(self, stage: str) -> None:
-        # Each DDP rank must draw its own pool decisions.
-        self.pool_generator.manual_seed(self.hparams.seed + self.global_rank)
-
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        # The pools' contents are not saved (as in the reference); a resumed run refills them.
-        checkpoint["pool_generator_state"] = self.pool_generator.get_state()
-
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        if "pool_generator_state" in checkpoint and self.global_rank == 0:
-            self.pool_generator.set_state(checkpoint["pool_generator_state"])
+        # The pools' contents are not saved (as in the reference); a resumed run refills them.
+        # Checkpoints written before the pool used CheckpointedNoise name its state differently.
+        if "pool_generator_state" in checkpoint:
+            checkpoint.setdefault("noise_generator_state", checkpoint.pop("pool_generator_state"))
+        super().on_load_checkpoint(checkpoint)
 
 
 def build_feature_extractor(
@@ -320,28 +290,3 @@ def build_feature_extractor(
 def to_unit_range(images: Tensor) -> Tensor:
     """Generator output in [-1, 1] as float images in [0, 1]."""
     return ((images.float() + 1) / 2).clamp(0, 1)
-
-
-def write_index_page(folder: Path) -> Path:
-    """An index.html of input/output pairs for every translated test image, per direction."""
-    sections = []
-    for direction in sorted(p for p in folder.iterdir() if p.is_dir()):
-        rows = []
-        for real in sorted(direction.glob("*_real.png")):
-            name = real.name.removesuffix("_real.png")
-            fake = f"{direction.name}/{name}_fake.png"
-            rows.append(
-                f"<tr><td>{html.escape(name)}</td>"
-                f'<td><img src="{html.escape(f"{direction.name}/{real.name}")}"></td>'
-                f'<td><img src="{html.escape(fake)}"></td></tr>'
-            )
-        sections.append(
-            f"<h2>{html.escape(direction.name)} ({len(rows)} images)</h2>\n"
-            "<table><tr><th>name</th><th>input</th><th>output</th></tr>\n" + "\n".join(rows) + "\n</table>"
-        )
-    page = folder / "index.html"
-    page.write_text(
-        "<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>CycleGAN test translations"
-        "</title></head><body>\n" + "\n".join(sections) + "\n</body></html>\n"
-    )
-    return page

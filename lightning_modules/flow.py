@@ -5,6 +5,7 @@ standard normal a priori: log p(u) = sum_i log N(zs[i]; 0, I) + log|det dzs/du| 
 logdet, logit-transform Jacobian included). bits/dim = -log p(u) / (D ln 2) + 8 for 8-bit data.
 """
 
+import functools
 import math
 from typing import Any
 
@@ -12,9 +13,7 @@ import lightning as L
 import torch
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor, nn
-from torchvision.utils import make_grid
 
-from lightning_modules.callbacks.image_grids import log_image
 from lightning_modules.networks.flow_layers import (
     ActNorm,
     check_quantized,
@@ -22,8 +21,10 @@ from lightning_modules.networks.flow_layers import (
 )
 from lightning_modules.networks.flows import latent_log_prior
 from lightning_modules.objectives.bits_per_dim import bits_per_dim, mean_bits_per_dim
+from lightning_modules.training.eval_mode import evaluation_mode
 from lightning_modules.training.guards import check_finite
 from lightning_modules.training.optimizer_factory import OptimizerFactory, checked_optimizer_factory
+from lightning_modules.training.schedules import linear_warmup_factor
 
 
 class NormalizingFlow(L.LightningModule):
@@ -36,6 +37,8 @@ class NormalizingFlow(L.LightningModule):
         num_bits: int = 8,
         warmup_steps: int = 200,
         gradient_clip_val: float | None = 50.0,
+        # Read by the TemperatureGrid callback's config (callbacks.temperature_grid), kept here
+        # so the model config holds every sampling setting and older checkpoints still load.
         sample_temperatures: tuple[float, ...] = (0.5, 0.7, 0.85, 1.0),
         sample_temperature: float = 1.0,
         num_grid_samples: int = 64,
@@ -63,10 +66,8 @@ class NormalizingFlow(L.LightningModule):
     def sample(self, n: int, generator: torch.Generator | None = None, temperature: float | None = None) -> Tensor:
         """n images in [0, 1]; latents ~ N(0, T^2 I) drawn on CPU with `generator` (Glow 3.4)."""
         temperature = self.hparams.sample_temperature if temperature is None else temperature
-        was_training = self.flow.training
-        self.flow.eval()  # never let sampling initialise ActNorm
-        images = self.flow.sample(n, temperature=temperature, generator=generator).float()
-        self.flow.train(was_training)
+        with evaluation_mode(self.flow):  # never let sampling initialise ActNorm
+            images = self.flow.sample(n, temperature=temperature, generator=generator).float()
         return self.finite_images(images, temperature)
 
     @staticmethod
@@ -103,10 +104,8 @@ class NormalizingFlow(L.LightningModule):
         """
         images = self.checked_images((x.to(self.device), None))
         generator = generator if generator is not None else torch.Generator().manual_seed(self.hparams.seed)
-        was_training = self.flow.training
-        self.flow.eval()
-        log_prob = self(dequantize(images, self.hparams.num_bits, generator=generator))
-        self.flow.train(was_training)
+        with evaluation_mode(self.flow):
+            log_prob = self(dequantize(images, self.hparams.num_bits, generator=generator))
         return bits_per_dim(log_prob, self.num_dims, self.hparams.num_bits)
 
     # --- training ---
@@ -150,16 +149,6 @@ class NormalizingFlow(L.LightningModule):
         self.log_dict(logged, sync_dist=True, batch_size=len(images))
         self.log(f"{stage}/bits_per_dim", bits, prog_bar=True, sync_dist=True, batch_size=len(images))
 
-    def on_validation_epoch_end(self) -> None:
-        if self.trainer.sanity_checking or not self.trainer.is_global_zero:
-            return
-        for temperature in self.hparams.sample_temperatures:
-            generator = torch.Generator().manual_seed(self.hparams.seed)
-            images = self.sample(self.hparams.num_grid_samples, generator, temperature)
-            grid = make_grid(images, nrow=int(self.hparams.num_grid_samples**0.5))
-            caption = f"samples at temperature {temperature:g} (prior standard deviation scaled by it)"
-            log_image(self.trainer, f"samples/temperature_{temperature:g}", grid, caption)
-
     # --- helpers ---
 
     def named_parts(self, stage: str, parts: dict[str, Tensor]) -> dict[str, Tensor]:
@@ -192,7 +181,8 @@ class NormalizingFlow(L.LightningModule):
         if warmup == 0:
             return {"optimizer": optimizer}
         # Linear warm-up from lr/warmup to lr: Glow's recipe against early divergence.
-        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup))
+        factor = functools.partial(linear_warmup_factor, warmup_steps=warmup)
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
     def configure_gradient_clipping(

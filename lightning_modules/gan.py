@@ -14,12 +14,13 @@ from torch import Tensor, nn
 
 from lightning_modules.objectives.adversarial import adversarial_loss, gradient_penalty, mean_discriminator_output
 from lightning_modules.training.ema import ema_copy
-from lightning_modules.training.guards import check_finite
+from lightning_modules.training.eval_mode import evaluation_mode
+from lightning_modules.training.manual_step import ManualOptimizerStep
 from lightning_modules.training.noise import CheckpointedNoise
 from lightning_modules.training.optimizer_factory import OptimizerFactory, checked_optimizer_factory
 
 
-class GAN(CheckpointedNoise, L.LightningModule):
+class GAN(CheckpointedNoise, ManualOptimizerStep, L.LightningModule):
     """Unconditional or class-conditional GAN; conditional when the generator has `num_classes`."""
 
     # Checkpoints follow this without FID (metrics=none): a discriminator that separates held-out
@@ -70,10 +71,8 @@ class GAN(CheckpointedNoise, L.LightningModule):
         if self.num_classes is not None and labels is None:
             labels = torch.randint(self.num_classes, (n,), generator=generator)
         labels = labels.to(self.device) if labels is not None else None
-        was_training = network.training
-        network.eval()
-        images = network(z, labels)
-        network.train(was_training)
+        with evaluation_mode(network):
+            images = network(z, labels)
         return ((images.float() + 1) / 2).clamp(0, 1)
 
     def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
@@ -118,18 +117,6 @@ class GAN(CheckpointedNoise, L.LightningModule):
             self.optimize(loss, "generator loss", optimizer)
         # D(G(z)) after D's step, on the very fakes G learns from: G's view of how far D is ahead.
         return {"g_loss": loss.detach(), "d_fake_after": mean_discriminator_output(fake_logits, self.hparams.loss)}
-
-    def optimize(self, loss: Tensor, name: str, optimizer: Any) -> None:
-        check_finite(name, loss, self.global_step)
-        optimizer.zero_grad(set_to_none=True)
-        self.manual_backward(loss)
-        optimizer.step()  # clips in on_before_optimizer_step
-
-    def on_before_optimizer_step(self, optimizer: Any) -> None:
-        # Lightning calls this inside optimizer.step(), after 16-mixed AMP has unscaled the
-        # gradients: clipping before step() would clip gradients still multiplied by the loss scale.
-        if self.hparams.gradient_clip_val:
-            self.clip_gradients(optimizer, self.hparams.gradient_clip_val, gradient_clip_algorithm="norm")
 
     def penalty(self, real: Tensor, fake: Tensor, labels: Tensor | None) -> Tensor:
         """WGAN-GP penalty, in float32 even under mixed precision (a half-precision gradient norm overflows)."""

@@ -13,10 +13,10 @@ import lightning as L
 import torch
 from torch import Tensor, nn
 
+from lightning_modules.networks.checks import check_positive
 from lightning_modules.objectives.bits_per_dim import nats_to_bits_per_dim
 from lightning_modules.objectives.elbo import (
     beta_vae_objective,
-    beta_warmup,
     gaussian_kl_to_standard_normal,
     importance_log_weights,
     importance_weighted_log_likelihood,
@@ -27,6 +27,7 @@ from lightning_modules.objectives.likelihoods import BernoulliLikelihood
 from lightning_modules.training.guards import check_finite
 from lightning_modules.training.noise import CheckpointedNoise, PerImageNoise
 from lightning_modules.training.optimizer_factory import OptimizerFactory, checked_optimizer_factory
+from lightning_modules.training.schedules import beta_warmup
 
 Batch = tuple[Tensor, Tensor]
 # Where noise comes from: a generator (training, applications) or one stream per image (evaluation).
@@ -66,12 +67,7 @@ class VAE(CheckpointedNoise, L.LightningModule):
         # logger=False: the run logs its whole config once (run.log_run_config), not these beside it.
         self.save_hyperparameters(ignore=["encoder", "decoder", "likelihood", "optimizer"], logger=False)
         beta_warmup(0, beta, beta_warmup_steps)  # validates beta >= 0 and warmup_steps >= 0
-        for name, value in {
-            "iwae_samples": iwae_samples,
-            "iwae_chunk_size": iwae_chunk_size,
-        }.items():
-            if value <= 0:
-                raise ValueError(f"{name} must be positive, got {value}")
+        check_positive(iwae_samples=iwae_samples, iwae_chunk_size=iwae_chunk_size)
         if binarize and not isinstance(likelihood, BernoulliLikelihood):
             raise ValueError(
                 f"binarize=true makes binary data, which needs the Bernoulli likelihood, "

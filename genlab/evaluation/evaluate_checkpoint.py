@@ -19,6 +19,7 @@ from rich.table import Table
 from torch import Tensor
 from torchvision.utils import make_grid, save_image
 
+from genlab.atomic_files import write_atomically
 from genlab.checkpoints import LOGGER_VERSIONS_KEY, build_module, read_checkpoint
 from genlab.evaluation.measure import (
     EvaluationSettingError,
@@ -29,6 +30,7 @@ from genlab.evaluation.measure import (
     translation_metrics,
 )
 from genlab.loggers import finish_loggers, git_commit
+from lightning_modules.callbacks import image_grids
 from lightning_modules.callbacks.image_grids import TRANSLATION_CAPTION, sample_grid, sample_grid_caption
 from lightning_modules.cyclegan import CycleGAN
 from lightning_modules.flow import NormalizingFlow
@@ -131,7 +133,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     report = measure(cfg, settings, run)
     report["seconds"] = round(time.perf_counter() - started, 2)
     path = output_path(cfg, "_evaluation.json")
-    path.write_text(json.dumps(report, indent=2) + "\n")
+    write_atomically(path, (json.dumps(report, indent=2) + "\n").encode())  # a killed run leaves no half JSON
     Console().print(metrics_table(report["metrics"], title=f"{cfg.ckpt_path} ({report['seconds']} s)"))
     log.info("Evaluation written to %s", path)
     if cfg.log_to_run:
@@ -226,9 +228,7 @@ def grid_caption(module: L.LightningModule, cfg: DictConfig) -> str:
 def translation_grid(module: CycleGAN, datamodule: L.LightningDataModule, count: int) -> Tensor:
     """Rows: real A, A->B, A->B->A, real B, B->A, B->A->B for the first test pairs."""
     datamodule.setup("fit")
-    pairs = [datamodule.val_set[index] for index in range(min(max(1, count // 6), len(datamodule.val_set)))]
-    rows = module.translation_grid_rows(*(torch.stack([pair[d] for pair in pairs]) for d in ("A", "B")))
-    return make_grid(torch.cat(rows).cpu(), nrow=len(pairs))
+    return image_grids.translation_grid(module, datamodule.val_set, max(1, count // 6))
 
 
 # --- logging to the training run ---

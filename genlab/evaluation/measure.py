@@ -16,6 +16,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
+from datamodules.unpaired import DOMAINS
 from lightning_modules.flow import NormalizingFlow
 from lightning_modules.metrics.feature_extractors import FeatureExtractor, blacken_nonfinite
 from lightning_modules.metrics.fid_kid_is import (
@@ -34,7 +35,6 @@ from lightning_modules.metrics.reference_features import (
 from lightning_modules.vae import VAE
 
 log = logging.getLogger(__name__)
-DOMAINS = ("A", "B")
 
 
 class EvaluationSettingError(ValueError):

@@ -1,5 +1,6 @@
 """Logger-agnostic image logging: W&B image, TensorBoard image, and always a PNG in the run folder."""
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import lightning as L
@@ -10,7 +11,10 @@ from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 from PIL import Image
 from torch import Tensor
+from torch.utils.data import Dataset
 from torchvision.utils import make_grid
+
+from datamodules.unpaired import DOMAINS
 
 
 def logging_step(trainer: L.Trainer) -> int:
@@ -91,10 +95,50 @@ class SampleGrid(Callback):
         log_image(trainer, "samples", grid, sample_grid_caption(pl_module, self.seed))
 
 
+# --- flows: samples at several temperatures ---
+
+
+class TemperatureGrid(Callback):
+    """Logs one grid of `module.sample` per temperature after each validation, from fixed noise.
+
+    Flows sample latents ~ N(0, T^2 I); lower temperatures trade diversity for cleaner images
+    (Kingma & Dhariwal 2018, sec. 3.4). Keys: `samples/temperature_<T>`. Needs a module whose
+    `sample(n, generator, temperature)` takes a temperature.
+    """
+
+    def __init__(
+        self, temperatures: Sequence[float] = (0.5, 0.7, 0.85, 1.0), num_samples: int = 64, seed: int = 0
+    ) -> None:
+        if num_samples <= 0 or any(t < 0 for t in temperatures):
+            raise ValueError(f"num_samples must be positive and temperatures >= 0, got {num_samples}, {temperatures}")
+        self.temperatures = tuple(float(t) for t in temperatures)
+        self.num_samples, self.seed = num_samples, seed
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.sanity_checking or not trainer.is_global_zero:
+            return
+        for temperature in self.temperatures:
+            generator = torch.Generator().manual_seed(self.seed)
+            images = pl_module.sample(self.num_samples, generator, temperature)
+            grid = make_grid(images, nrow=int(self.num_samples**0.5))
+            caption = f"samples at temperature {temperature:g} (prior standard deviation scaled by it)"
+            log_image(trainer, f"samples/temperature_{temperature:g}", grid, caption)
+
+
 # --- CycleGAN: translation grids ---
 
 
 TRANSLATION_CAPTION = "rows: real A / fake B / rec A / real B / fake A / rec B (one column per image pair)"
+
+
+def translation_grid(module: L.LightningModule, dataset: Dataset, num_pairs: int) -> Tensor:
+    """Rows real A, A->B, A->B->A, real B, B->A, B->A->B of the first `num_pairs` pairs of `dataset`.
+
+    `dataset` yields {"A": image, "B": image} pairs; `module` has `translation_grid_rows(real_a, real_b)`.
+    """
+    pairs = [dataset[index] for index in range(min(num_pairs, len(dataset)))]
+    rows = module.translation_grid_rows(*(torch.stack([pair[domain] for pair in pairs]) for domain in DOMAINS))
+    return make_grid(torch.cat(rows).cpu(), nrow=len(pairs))
 
 
 class TranslationGrid(Callback):
@@ -110,12 +154,7 @@ class TranslationGrid(Callback):
         self.every_n_batches, self.num_images = every_n_batches, num_images
 
     def grid(self, trainer: L.Trainer, pl_module: L.LightningModule) -> Tensor:
-        dataset = trainer.datamodule.val_set
-        pairs = [dataset[index] for index in range(min(self.num_images, len(dataset)))]
-        real_a = torch.stack([pair["A"] for pair in pairs])
-        real_b = torch.stack([pair["B"] for pair in pairs])
-        rows = pl_module.translation_grid_rows(real_a, real_b)
-        return make_grid(torch.cat(rows), nrow=len(pairs))
+        return translation_grid(pl_module, trainer.datamodule.val_set, self.num_images)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         due = (trainer.fit_loop.epoch_loop.total_batch_idx + 1) % self.every_n_batches == 0

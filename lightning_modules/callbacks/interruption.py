@@ -16,7 +16,6 @@ from typing import Any
 
 import lightning as L
 from lightning.pytorch.callbacks import Callback
-from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
@@ -44,7 +43,6 @@ class InterruptionCheckpoint(Callback):
         self.checkpoint_path = Path(dirpath) / "last.ckpt"
         self.signal_name: str | None = None  # "SIGTERM" or "SIGINT" once one arrived
         self.saved = False
-        self.wandb_run_id: str | None = None
         self.position = ""
 
     # Lightning registers its SIGTERM handler just before the loops run and restores every handler
@@ -78,9 +76,6 @@ class InterruptionCheckpoint(Callback):
         if self.signal_name is None:
             return
         self.position = f"epoch {trainer.current_epoch}, step {trainer.global_step}"
-        self.wandb_run_id = next(
-            (str(logger.version) for logger in trainer.loggers if isinstance(logger, WandbLogger)), None
-        )
         # Before the first step (a signal while the metrics classifier trains, say) there is nothing to keep.
         if isinstance(exception, SIGTERMException) and trainer.state.fn == TrainerFn.FITTING and trainer.global_step:
             trainer.save_checkpoint(self.checkpoint_path)
@@ -109,12 +104,17 @@ class InterruptionCheckpoint(Callback):
         return EXIT_CODES[self.signal_name or "SIGTERM"]
 
     def resume_command(self, overrides: list[str]) -> str:
-        kept = [
-            o
-            for o in overrides
-            if not o.lstrip("+~").startswith(("ckpt_path=", "logger.wandb.id=", "logger.wandb.resume="))
-        ]
-        resume = [f"ckpt_path={self.checkpoint_path.resolve()}"]
-        if self.wandb_run_id:
-            resume += [f"logger.wandb.id={self.wandb_run_id}", "logger.wandb.resume=allow"]
-        return shlex.join(["python", "train.py", *kept, *resume])
+        """`make train MODEL=<experiment> RESUME=<run folder> ARGS='<other overrides>'`.
+
+        The run folder's last.ckpt holds the weights, loop state and W&B run id (genlab/resume.py),
+        so no checkpoint path or W&B id is repeated; without an `experiment=` the equivalent
+        `python train.py resume=<folder> hydra.run.dir=<folder> ...` is printed.
+        """
+        settled = ("experiment=", "ckpt_path=", "resume=", "hydra.run.dir=", "logger.wandb.id=", "logger.wandb.resume=")
+        kept = [o for o in overrides if not o.lstrip("+~").startswith(settled)]
+        experiments = [o.split("=", 1)[1] for o in overrides if o.startswith("experiment=")]
+        folder = self.checkpoint_path.resolve().parents[1]  # <run folder>/checkpoints/last.ckpt
+        if not experiments:
+            return shlex.join(["python", "train.py", f"resume={folder}", f"hydra.run.dir={folder}", *kept])
+        command = ["make", "train", f"MODEL={experiments[-1]}", f"RESUME={folder}"]
+        return shlex.join(command + ([f"ARGS={shlex.join(kept)}"] if kept else []))

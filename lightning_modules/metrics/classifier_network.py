@@ -2,6 +2,8 @@
 
 from torch import Tensor, nn
 
+from lightning_modules.networks.checks import check_positive
+
 
 class SmallClassifier(nn.Module):
     """Two conv-pool blocks and a feature layer before a linear head; inputs in [0, 1]."""
@@ -22,9 +24,7 @@ class SmallClassifier(nn.Module):
             width=width,
             feature_dim=feature_dim,
         )
-        for name, value in settings.items():
-            if value <= 0:
-                raise ValueError(f"{name} must be positive, got {value}")
+        check_positive(**settings)
         if image_size % 4:
             raise ValueError(f"image_size must be a multiple of 4, got {image_size}")
         self.trunk = nn.Sequential(

@@ -8,6 +8,8 @@ no dropout, weights drawn from N(0, 0.02).
 
 from torch import Tensor, nn
 
+from lightning_modules.networks.checks import check_positive
+
 INIT_STD = 0.02
 
 
@@ -23,12 +25,6 @@ def init_weights_normal(module: nn.Module, std: float = INIT_STD) -> None:
 def instance_norm(channels: int) -> nn.InstanceNorm2d:
     """Instance norm as CycleGAN uses it: no learned scale/shift, no running statistics."""
     return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
-
-
-def _require_positive(**values: int) -> None:
-    for name, value in values.items():
-        if value <= 0:
-            raise ValueError(f"{name} must be positive, got {value}")
 
 
 class ResidualBlock(nn.Module):
@@ -68,7 +64,7 @@ class ResNetGenerator(nn.Module):
         n_residual_blocks: int = 9,
     ) -> None:
         super().__init__()
-        _require_positive(in_channels=in_channels, out_channels=out_channels, base_channels=base_channels)
+        check_positive(in_channels=in_channels, out_channels=out_channels, base_channels=base_channels)
         if n_residual_blocks < 0:
             raise ValueError(f"n_residual_blocks must be >= 0, got {n_residual_blocks}")
         layers: list[nn.Module] = [
@@ -131,7 +127,7 @@ class PatchDiscriminator(nn.Module):
 
     def __init__(self, in_channels: int = 3, base_channels: int = 64, n_layers: int = 3) -> None:
         super().__init__()
-        _require_positive(in_channels=in_channels, base_channels=base_channels, n_layers=n_layers)
+        check_positive(in_channels=in_channels, base_channels=base_channels, n_layers=n_layers)
         layers: list[nn.Module] = [
             nn.Conv2d(in_channels, base_channels, kernel_size=4, stride=2, padding=1),
             nn.LeakyReLU(0.2, inplace=True),

@@ -9,6 +9,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
 
+from lightning_modules.networks.checks import check_positive
+
 BASE_SIZES = (4, 7)
 
 
@@ -23,12 +25,6 @@ def upsampling_plan(image_size: int) -> tuple[int, int]:
     raise ValueError(
         f"DCGAN supports image sizes 4*2^k or 7*2^k with k >= 1 (8, 14, 16, 28, 32, 64, ...); got {image_size}"
     )
-
-
-def _check_positive(**values: int) -> None:
-    for name, value in values.items():
-        if value <= 0:
-            raise ValueError(f"{name} must be positive, got {value}")
 
 
 def init_dcgan_weights(module: nn.Module) -> None:
@@ -56,9 +52,9 @@ class DCGANGenerator(nn.Module):
         num_classes: int | None = None,
     ) -> None:
         super().__init__()
-        _check_positive(latent_dim=latent_dim, channels=channels, base_width=base_width)
+        check_positive(latent_dim=latent_dim, channels=channels, base_width=base_width)
         if num_classes is not None:
-            _check_positive(num_classes=num_classes)
+            check_positive(num_classes=num_classes)
         base, steps = upsampling_plan(image_size)
         self.latent_dim, self.num_classes = latent_dim, num_classes
         width = base_width * 2 ** (steps - 1)
@@ -112,7 +108,7 @@ class DCGANDiscriminator(nn.Module):
         num_classes: int | None = None,
     ) -> None:
         super().__init__()
-        _check_positive(channels=channels, base_width=base_width)
+        check_positive(channels=channels, base_width=base_width)
         base, steps = upsampling_plan(image_size)
         wrap = _spectral if spectral_norm else _identity
         _discriminator_norm(norm, 1)  # validate the name before building
@@ -132,7 +128,7 @@ class DCGANDiscriminator(nn.Module):
         self.head = wrap(nn.Conv2d(width, 1, base, 1, 0))
         self.num_classes = num_classes
         if num_classes is not None:
-            _check_positive(num_classes=num_classes)
+            check_positive(num_classes=num_classes)
             self.class_embedding = wrap(nn.Embedding(num_classes, width))
         self.apply(init_dcgan_weights)
 

@@ -12,6 +12,8 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from lightning_modules.networks.checks import check_positive
+
 # --- Preprocessing: 8-bit dequantization and the logit transform ---
 
 
@@ -103,8 +105,7 @@ class ActNorm(nn.Module):
 
     def __init__(self, num_channels: int, eps: float = 1e-6) -> None:
         super().__init__()
-        if num_channels <= 0:
-            raise ValueError(f"num_channels must be positive, got {num_channels}")
+        check_positive(num_channels=num_channels)
         self.eps = eps
         self.bias = nn.Parameter(torch.zeros(1, num_channels, 1, 1))
         self.log_scale = nn.Parameter(torch.zeros(1, num_channels, 1, 1))
@@ -143,8 +144,7 @@ class InvertibleConv1x1(nn.Module):
 
     def __init__(self, num_channels: int) -> None:
         super().__init__()
-        if num_channels <= 0:
-            raise ValueError(f"num_channels must be positive, got {num_channels}")
+        check_positive(num_channels=num_channels)
         rotation = torch.linalg.qr(torch.randn(num_channels, num_channels))[0]
         permutation, lower, upper = torch.linalg.lu(rotation)
         diagonal = torch.diagonal(upper)
@@ -214,8 +214,7 @@ class _Coupling(nn.Module):
                 f"a channel mask needs at least 2 channels, got {num_channels}; "
                 "use mask='checkerboard' or squeeze first"
             )
-        if hidden_channels <= 0:
-            raise ValueError(f"hidden_channels must be positive, got {hidden_channels}")
+        check_positive(hidden_channels=hidden_channels)
         self.mask, self.parity, self.params = mask, parity % 2, params
         if mask == "checkerboard":
             self.in_channels, self.out_channels = num_channels, num_channels

@@ -9,6 +9,7 @@ Both map dequantized images x in [0, 1)^D to a list of latents, each standard no
 import torch
 from torch import Tensor, nn
 
+from lightning_modules.networks.checks import check_positive
 from lightning_modules.networks.flow_layers import (
     ActNorm,
     AdditiveCoupling,
@@ -130,8 +131,7 @@ class RealNVP(MultiScaleFlow):
         super().__init__(shape, logit_alpha)
         if num_scales < 1:
             raise ValueError(f"num_scales must be at least 1, got {num_scales}")
-        if hidden_channels <= 0:
-            raise ValueError(f"hidden_channels must be positive, got {hidden_channels}")
+        check_positive(hidden_channels=hidden_channels)
         _check_squeezable("RealNVP", shape, num_scales - 1, f"num_scales={num_scales}")
         self.hidden_channels, self.actnorm = hidden_channels, actnorm
         for scale in range(num_scales):
@@ -179,8 +179,7 @@ class Glow(MultiScaleFlow):
         super().__init__(shape, logit_alpha)
         if num_levels < 1 or num_steps < 1:
             raise ValueError(f"num_levels and num_steps must be at least 1, got {num_levels} and {num_steps}")
-        if hidden_channels <= 0:
-            raise ValueError(f"hidden_channels must be positive, got {hidden_channels}")
+        check_positive(hidden_channels=hidden_channels)
         if coupling not in self.COUPLINGS:
             raise ValueError(f"Unknown coupling '{coupling}'. Available: {', '.join(self.COUPLINGS)}")
         _check_squeezable("Glow", shape, num_levels, f"num_levels={num_levels}")

@@ -10,6 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from lightning_modules.networks.checks import check_positive
+
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
     "leaky_relu": nn.LeakyReLU,
@@ -19,12 +21,6 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
 }
 
 
-def _check_positive(**values: int) -> None:
-    for name, value in values.items():
-        if value <= 0:
-            raise ValueError(f"{name} must be positive, got {value}")
-
-
 def _activation(name: str) -> nn.Module:
     if name not in ACTIVATIONS:
         raise ValueError(f"Unknown activation '{name}'. Available: {', '.join(ACTIVATIONS)}")
@@ -32,9 +28,9 @@ def _activation(name: str) -> nn.Module:
 
 
 def _check_common(latent_dim: int, channels: int, image_size: int, num_classes: int | None) -> None:
-    _check_positive(latent_dim=latent_dim, channels=channels, image_size=image_size)
+    check_positive(latent_dim=latent_dim, channels=channels, image_size=image_size)
     if num_classes is not None:
-        _check_positive(num_classes=num_classes)
+        check_positive(num_classes=num_classes)
 
 
 def _with_label(features: Tensor, y: Tensor | None, num_classes: int | None) -> Tensor:
@@ -70,7 +66,7 @@ class MLPEncoder(nn.Module):
     ) -> None:
         super().__init__()
         _check_common(latent_dim, channels, image_size, num_classes)
-        _check_positive(**{f"hidden_dims[{i}]": h for i, h in enumerate(hidden_dims)})
+        check_positive(**{f"hidden_dims[{i}]": h for i, h in enumerate(hidden_dims)})
         self.latent_dim, self.num_classes = latent_dim, num_classes
         in_features = channels * image_size * image_size + (num_classes or 0)
         self.body = _mlp([in_features, *hidden_dims], activation)
@@ -97,8 +93,8 @@ class MLPDecoder(nn.Module):
     ) -> None:
         super().__init__()
         _check_common(latent_dim, channels, image_size, num_classes)
-        _check_positive(params_per_channel=params_per_channel)
-        _check_positive(**{f"hidden_dims[{i}]": h for i, h in enumerate(hidden_dims)})
+        check_positive(params_per_channel=params_per_channel)
+        check_positive(**{f"hidden_dims[{i}]": h for i, h in enumerate(hidden_dims)})
         self.latent_dim, self.num_classes = latent_dim, num_classes
         self.params_per_channel = params_per_channel
         self.output_shape = (params_per_channel * channels, image_size, image_size)
@@ -140,8 +136,8 @@ class ConvEncoder(nn.Module):
     ) -> None:
         super().__init__()
         _check_common(latent_dim, channels, image_size, num_classes)
-        _check_positive(hidden_dim=hidden_dim, num_conv_layers=len(conv_channels))
-        _check_positive(**{f"conv_channels[{i}]": c for i, c in enumerate(conv_channels)})
+        check_positive(hidden_dim=hidden_dim, num_conv_layers=len(conv_channels))
+        check_positive(**{f"conv_channels[{i}]": c for i, c in enumerate(conv_channels)})
         side = _feature_size(image_size, len(conv_channels))
         self.latent_dim, self.num_classes = latent_dim, num_classes
         layers: list[nn.Module] = []
@@ -174,9 +170,9 @@ class ConvDecoder(nn.Module):
     ) -> None:
         super().__init__()
         _check_common(latent_dim, channels, image_size, num_classes)
-        _check_positive(hidden_dim=hidden_dim, num_conv_layers=len(conv_channels))
-        _check_positive(params_per_channel=params_per_channel)
-        _check_positive(**{f"conv_channels[{i}]": c for i, c in enumerate(conv_channels)})
+        check_positive(hidden_dim=hidden_dim, num_conv_layers=len(conv_channels))
+        check_positive(params_per_channel=params_per_channel)
+        check_positive(**{f"conv_channels[{i}]": c for i, c in enumerate(conv_channels)})
         side = _feature_size(image_size, len(conv_channels))
         self.latent_dim, self.num_classes = latent_dim, num_classes
         self.params_per_channel = params_per_channel

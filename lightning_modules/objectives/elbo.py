@@ -49,17 +49,6 @@ def beta_vae_objective(log_likelihood: Tensor, kl: Tensor, beta: float) -> Tenso
     return (beta * kl - log_likelihood).mean()
 
 
-def beta_warmup(step: int, beta: float, warmup_steps: int) -> float:
-    """beta * min(1, step / warmup_steps), the linear KL warm-up of Bowman et al. 2016."""
-    if beta < 0:
-        raise ValueError(f"beta must be non-negative, got {beta}")
-    if warmup_steps < 0:
-        raise ValueError(f"warmup_steps must be non-negative, got {warmup_steps}")
-    if warmup_steps == 0:
-        return beta
-    return beta * min(1.0, max(step, 0) / warmup_steps)
-
-
 def importance_log_weights(log_likelihood: Tensor, z: Tensor, mean: Tensor, log_variance: Tensor) -> Tensor:
     """log w = log p(x|z) + log p(z) - log q(z|x) at sampled z (Burda et al. 2016, eq. 8)."""
     return log_likelihood + standard_normal_log_prob(z) - diagonal_gaussian_log_prob(z, mean, log_variance)

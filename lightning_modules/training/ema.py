@@ -4,13 +4,11 @@ import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
+from lightning_modules.training.schedules import ema_warmup_decay
+
 
 class WarmupEMA:
-    """EMA update with decay min(decay, (1 + n) / (10 + n)) after n updates.
-
-    The warm-up (as in TensorFlow's ExponentialMovingAverage with num_updates) lets short runs'
-    averages follow the network instead of staying near its initialisation.
-    """
+    """EMA update whose decay warms up with the number of updates (schedules.ema_warmup_decay)."""
 
     def __init__(self, decay: float) -> None:
         if not 0.0 < decay < 1.0:
@@ -18,7 +16,7 @@ class WarmupEMA:
         self.decay = decay
 
     def __call__(self, averaged: torch.Tensor, current: torch.Tensor, num_averaged: torch.Tensor) -> torch.Tensor:
-        decay = min(self.decay, (1.0 + float(num_averaged)) / (10.0 + float(num_averaged)))
+        decay = ema_warmup_decay(self.decay, int(num_averaged))
         return decay * averaged + (1.0 - decay) * current
 
 

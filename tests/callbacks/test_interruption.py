@@ -1,5 +1,6 @@
 """SIGTERM and Ctrl-C save the step in progress, say how to resume, and a resumed run continues exactly."""
 
+import shlex
 import signal
 import subprocess
 import sys
@@ -8,9 +9,9 @@ import pytest
 import torch
 
 from genlab.run import train
-from lightning_modules.callbacks.interruption import RunInterruptedError
-from tests.gan.test_gan_training import SHORT
+from lightning_modules.callbacks.interruption import InterruptionCheckpoint, RunInterruptedError
 from tests.helpers.config import ROOT, requires_mnist
+from tests.helpers.gan import SHORT
 
 # 2 epochs of 4 batches; a signal at global batch 5 stops in the middle of the second epoch.
 RUN = [*SHORT, "trainer.max_epochs=2", "trainer.deterministic=true"]
@@ -67,7 +68,20 @@ def test_sigterm_exits_143_printing_the_command_that_resumes_it(tmp_path):
     assert result.returncode == 143, result.stderr[-3000:]
     (saved,) = tmp_path.rglob("last.ckpt")
     assert f"Stopped by SIGTERM at epoch 0, step 4; saved {saved}. Resume with:" in result.stderr
-    resume = result.stderr.strip().splitlines()[-1].split()
-    assert resume[:2] == ["python", "train.py"] and f"ckpt_path={saved}" in resume
-    assert all(override in resume for override in overrides)
+    resume = shlex.split(result.stderr.strip().splitlines()[-1])
+    assert resume[:4] == ["make", "train", "MODEL=dcgan", f"RESUME={saved.parents[1]}"]
+    assert resume[4].startswith("ARGS=")
+    assert shlex.split(resume[4].removeprefix("ARGS=")) == [o for o in overrides if o != "experiment=dcgan"]
     assert "Stopped by SIGTERM" in (saved.parents[1] / "train.log").read_text()
+
+
+def test_resume_command_is_make_train_with_the_run_folder(tmp_path):
+    callback = InterruptionCheckpoint(tmp_path / "run" / "checkpoints")
+    overrides = ["experiment=glow", "data=cifar10", "ckpt_path=/old.ckpt", "logger.wandb.id=abc", "seed=3"]
+    folder = (tmp_path / "run").resolve()
+    assert shlex.split(callback.resume_command(overrides)) == [
+        "make", "train", "MODEL=glow", f"RESUME={folder}", "ARGS=data=cifar10 seed=3"
+    ]  # fmt: skip
+    assert shlex.split(callback.resume_command(["data=mnist"])) == [
+        "python", "train.py", f"resume={folder}", f"hydra.run.dir={folder}", "data=mnist"
+    ]  # fmt: skip

@@ -1,14 +1,12 @@
 """CycleGAN module on tiny networks and generated images: step order, outputs, schedule, guards."""
 
 import csv
-import functools
 from pathlib import Path
 
 import lightning as L
 import numpy as np
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import Callback, LearningRateMonitor
 from lightning.pytorch.loggers import CSVLogger
@@ -17,27 +15,13 @@ from torch import nn
 
 from datamodules.unpaired import UnpairedImageDataModule
 from genlab.checkpoints import module_from_checkpoint
-from genlab.run import train
+from genlab.run import compose_conf, train
+from lightning_modules.callbacks.translation_files import TranslationFiles
 from lightning_modules.cyclegan import CycleGAN
 from lightning_modules.metrics.feature_extractors import FeatureExtractor
-from lightning_modules.networks.cyclegan import PatchDiscriminator, ResNetGenerator
 from lightning_modules.training.guards import NonFiniteLossError
 from tests.helpers.config import compose_config
-
-CONF = Path(__file__).resolve().parents[2] / "conf"
-adam = functools.partial(torch.optim.Adam, lr=2e-4, betas=(0.5, 0.999))
-
-
-def tiny_module(channels: int = 3, **settings) -> CycleGAN:
-    return CycleGAN(
-        generator_ab=ResNetGenerator(channels, channels, base_channels=4, n_residual_blocks=1),
-        generator_ba=ResNetGenerator(channels, channels, base_channels=4, n_residual_blocks=1),
-        discriminator_a=PatchDiscriminator(channels, base_channels=4, n_layers=2),
-        discriminator_b=PatchDiscriminator(channels, base_channels=4, n_layers=2),
-        optimizer_g=adam,
-        optimizer_d=adam,
-        **settings,
-    )
+from tests.helpers.modules import tiny_cyclegan as tiny_module
 
 
 def make_domains(root: Path, counts: dict[str, int]) -> Path:
@@ -106,7 +90,7 @@ def test_fit_then_test_writes_every_translation_an_index_page_and_fid(tmp_path, 
     features = nn.Sequential(nn.Flatten(), nn.Linear(3 * 16 * 16, 2))
     features.num_features = 2
     module = tiny_module(feature_extractor=FeatureExtractor("tiny", features, features, image_size=16))
-    run = trainer(tmp_path, max_epochs=1)
+    run = trainer(tmp_path, max_epochs=1, callbacks=[TranslationFiles()])
     run.fit(module, data)
     assert torch.isfinite(run.callback_metrics["val/cycle_l1"])
     results = run.test(module, data, verbose=False)
@@ -178,8 +162,7 @@ def test_translate_and_sample_give_unit_range_images() -> None:
 
 
 def test_paper_defaults_live_in_the_cyclegan_experiment() -> None:
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose(config_name="train", overrides=["experiment=cyclegan", "model.feature_extractor=null"])
+    cfg = compose_conf("train", ["experiment=cyclegan", "model.feature_extractor=null"])
     model, data = cfg.model, cfg.data
     assert model.generator_ab.n_residual_blocks == 9 and model.generator_ab.base_channels == 64
     assert model.discriminator_a.n_layers == 3
@@ -232,3 +215,21 @@ def test_trains_under_bf16_mixed_precision(tmp_path, data) -> None:
     run.fit(tiny_module(), data)
     assert torch.isfinite(run.callback_metrics["train/g_loss"])
     assert torch.isfinite(run.callback_metrics["val/cycle_l1"])
+
+
+def test_pool_decisions_resume_from_a_checkpoint() -> None:
+    """The pools draw from the checkpointed noise generator, so a resume continues their stream."""
+    module = tiny_module(pool_size=1)
+    assert all(pool.generator is module.noise_generator for pool in module.pools.values())
+    module.noise_generator.manual_seed(123)
+    checkpoint = {"global_step": 4}
+    module.on_save_checkpoint(checkpoint)
+    expected = torch.rand(5, generator=module.noise_generator)
+    resumed = tiny_module(pool_size=1)
+    resumed.on_load_checkpoint(checkpoint)
+    assert torch.equal(torch.rand(5, generator=resumed.noise_generator), expected)
+    # A checkpoint written before the pool used the shared mixin stored the state under another key.
+    legacy = {"global_step": 4, "pool_generator_state": checkpoint["noise_generator_state"]}
+    older = tiny_module(pool_size=1)
+    older.on_load_checkpoint(legacy)
+    assert torch.equal(torch.rand(5, generator=older.noise_generator), expected)

@@ -1,20 +1,15 @@
 """The flow configs compose and build for MNIST and CIFAR-10; bad sizes fail at start-up."""
 
-from pathlib import Path
-
 import pytest
-from hydra import compose, initialize_config_dir
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 
+from genlab.run import compose_conf
 from lightning_modules.flow import NormalizingFlow
-
-CONF = Path(__file__).resolve().parents[2] / "conf"
 
 
 def compose_flow(*overrides: str):
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return compose("train", overrides=list(overrides))
+    return compose_conf("train", list(overrides))
 
 
 @pytest.mark.parametrize("model", ["realnvp", "glow"])

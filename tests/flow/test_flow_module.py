@@ -10,6 +10,7 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from omegaconf import OmegaConf
 from torch.utils.data import DataLoader, TensorDataset
 
+from lightning_modules.callbacks.image_grids import TemperatureGrid
 from lightning_modules.flow import NormalizingFlow
 from lightning_modules.networks.flow_layers import ActNorm
 from lightning_modules.networks.flows import Glow
@@ -169,8 +170,9 @@ def test_bad_module_arguments_are_rejected():
 
 
 def test_validation_logs_sample_grids_at_each_temperature(tmp_path):
-    module = make_module(sample_temperatures=(0.5, 1.0), num_grid_samples=4)
-    trainer = make_trainer(tmp_path, max_steps=1, limit_val_batches=1)
+    module = make_module()
+    grids = TemperatureGrid(temperatures=(0.5, 1.0), num_samples=4)
+    trainer = make_trainer(tmp_path, max_steps=1, limit_val_batches=1, callbacks=[grids])
     trainer.fit(module, loader(images_8bit(16)), loader(images_8bit(16, seed=3)))
     names = sorted(path.name for path in (tmp_path / "images").glob("*.png"))
     assert [name.split("_step")[0] for name in names] == [

@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from lightning_modules.gan import GAN
 from lightning_modules.networks.dcgan import DCGANDiscriminator, DCGANGenerator
 from lightning_modules.objectives.adversarial import mean_discriminator_output
-from tests.cyclegan.test_cyclegan_training import tiny_module as tiny_cyclegan
+from tests.helpers.modules import tiny_cyclegan
 from tests.helpers.trainer import quiet_trainer
 
 IMAGES = torch.rand(8, 1, 16, 16, generator=torch.Generator().manual_seed(0))

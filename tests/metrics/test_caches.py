@@ -22,7 +22,7 @@ from genlab.evaluation.measure import EvaluationSettings, generated_metrics
 from lightning_modules.metrics.caches import build_on_rank_zero, cached_tensor, record_path
 from lightning_modules.metrics.feature_extractors import shared_extractor
 from lightning_modules.metrics.reference_features import network_fingerprint
-from tests.data.test_unpaired_datamodule import make_dataset
+from tests.helpers.unpaired import make_dataset
 
 
 def digest(datamodule) -> str:

@@ -1,9 +1,7 @@
 import os
 import time
 
-import numpy as np
 import pytest
-import scipy.linalg
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
@@ -19,37 +17,7 @@ from lightning_modules.metrics.feature_extractors import (
     inception_feature_extractor,
 )
 from tests.helpers.config import DATA_ROOT, requires_mnist
-
-
-class Flatten(nn.Module):
-    """Features = the images themselves, so FID can be checked against NumPy on known vectors."""
-
-    num_features = 4
-
-    def forward(self, images):
-        return images.flatten(1).double()
-
-
-def numpy_fid(a: np.ndarray, b: np.ndarray) -> float:
-    mu_a, mu_b = a.mean(0), b.mean(0)
-    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    root = scipy.linalg.sqrtm(cov_a @ cov_b).real
-    return float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a + cov_b - 2 * root))
-
-
-def test_fid_on_fixed_features_matches_numpy_and_grows_with_a_shift():
-    generator = torch.Generator().manual_seed(0)
-    real = torch.rand(500, 1, 2, 2, generator=generator, dtype=torch.float64)
-    fake = torch.rand(500, 1, 2, 2, generator=generator, dtype=torch.float64) * 0.8 + 0.1
-    values = []
-    for shift in (0.0, 0.5):
-        fid = FrechetInceptionDistance(Flatten(), reset_real_features=False)
-        fid.update(real, real=True)
-        fid.update(fake + shift, real=False)
-        values.append(fid.compute().item())
-    expected = numpy_fid(real.flatten(1).numpy(), fake.flatten(1).numpy())
-    assert values[0] == pytest.approx(expected, rel=1e-5)
-    assert values[1] > values[0] + 0.9
+from tests.helpers.features import Flatten
 
 
 def test_inception_without_weights_fails_at_once_naming_both_fixes(tmp_path):

@@ -1,9 +1,11 @@
-"""FID/KID/IS on fixed features against independent computations; precision/recall; mode coverage."""
+"""FID/KID/IS on fixed features against independent computations (ours and torchmetrics' FID);
+precision/recall; mode coverage."""
 
 import numpy as np
 import pytest
 import scipy.linalg
 import torch
+from torchmetrics.image.fid import FrechetInceptionDistance
 
 from lightning_modules.metrics.fid_kid_is import (
     TooFewSamplesError,
@@ -13,6 +15,7 @@ from lightning_modules.metrics.fid_kid_is import (
 )
 from lightning_modules.metrics.mode_coverage import mode_coverage
 from lightning_modules.metrics.precision_recall import density_coverage, knn_radii, precision_recall
+from tests.helpers.features import Flatten
 
 
 def correlated_features(n: int, dim: int, seed: int) -> torch.Tensor:
@@ -40,6 +43,21 @@ def test_fid_of_a_set_with_itself_is_zero_and_grows_with_a_shift() -> None:
     shifted = [frechet_distance(real, real + shift) for shift in (0.1, 0.5, 2.0)]
     assert shifted == sorted(shifted) and shifted[0] > 1e-3
     assert shifted[-1] == pytest.approx(8 * 2.0**2, rel=1e-6)  # a pure shift adds ||shift||^2
+
+
+def test_fid_on_fixed_features_matches_numpy_and_grows_with_a_shift():
+    generator = torch.Generator().manual_seed(0)
+    real = torch.rand(500, 1, 2, 2, generator=generator, dtype=torch.float64)
+    fake = torch.rand(500, 1, 2, 2, generator=generator, dtype=torch.float64) * 0.8 + 0.1
+    values = []
+    for shift in (0.0, 0.5):
+        fid = FrechetInceptionDistance(Flatten(), reset_real_features=False)
+        fid.update(real, real=True)
+        fid.update(fake + shift, real=False)
+        values.append(fid.compute().item())
+    expected = scipy_fid(real.flatten(1).numpy(), fake.flatten(1).numpy())
+    assert values[0] == pytest.approx(expected, rel=1e-5)
+    assert values[1] > values[0] + 0.9
 
 
 def polynomial_mmd(x: np.ndarray, y: np.ndarray) -> float:

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 
 from genlab.checkpoints import (
     CONFIG_KEY,
@@ -25,8 +24,8 @@ from genlab.checkpoints import (
     stored_config,
 )
 from genlab.evaluation.evaluate_checkpoint import evaluate, write_samples
-from genlab.run import train
-from tests.helpers.config import CONF, ROOT, requires_mnist
+from genlab.run import compose_conf, train
+from tests.helpers.config import ROOT, requires_mnist
 
 DATA = {"_target_": "datamodules.torchvision_datamodule.TorchvisionDataModule", "name": "mnist"}
 GAN = {"_target_": "lightning_modules.gan.GAN"}
@@ -209,11 +208,10 @@ def test_evaluate_and_sample_refuse_both_crafted_files(tmp_path, crafted: str) -
         checkpoint = payload_checkpoint(tmp_path / "crafted.ckpt", marker)
     else:
         checkpoint = config_checkpoint(tmp_path / "crafted.ckpt", open_config(victim))
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        for mode in ("evaluate", "sample"):
-            cfg = compose(config_name="evaluate", overrides=[f"ckpt_path={checkpoint}", f"mode={mode}"])
-            with pytest.raises(CheckpointError, match="system" if crafted == "payload" else "builtins.open"):
-                write_samples(cfg) if mode == "sample" else evaluate(cfg)
+    for mode in ("evaluate", "sample"):
+        cfg = compose_conf("evaluate", [f"ckpt_path={checkpoint}", f"mode={mode}"])
+        with pytest.raises(CheckpointError, match="system" if crafted == "payload" else "builtins.open"):
+            write_samples(cfg) if mode == "sample" else evaluate(cfg)
     assert not marker.exists() and victim.read_text() == "precious"
 
 

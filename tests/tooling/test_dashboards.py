@@ -12,17 +12,16 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 from PIL import Image
 from torchvision.utils import make_grid, save_image
 
 from genlab.checkpoints import LOGGER_VERSIONS_KEY, read_checkpoint
 from genlab.loggers import run_group, wandb_logger
 from genlab.resume import ResumeError
-from genlab.run import train
+from genlab.run import compose_conf, train
 from lightning_modules.callbacks.best_metric import BestMetric
 from lightning_modules.callbacks.image_grids import grid_to_uint8
-from tests.helpers.config import CONF, compose_config, requires_mnist
+from tests.helpers.config import compose_config, requires_mnist
 
 RUN_NAME = "vae-mnist-2026-01-01_00-00-00"  # as conf/hydra names a run folder
 TINY_VAE = [
@@ -181,8 +180,7 @@ def test_logger_is_named_after_the_output_folder_and_uploads_checkpoints_in_swee
 
 
 def compose_with_hydra(overrides: list[str]):
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return compose(config_name="train", overrides=overrides, return_hydra_config=True)
+    return compose_conf("train", overrides, return_hydra_config=True)
 
 
 def test_run_folder_is_model_data_time_and_a_local_sweeps_folder_is_its_group():

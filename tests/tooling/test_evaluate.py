@@ -9,7 +9,6 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 from PIL import Image
 
@@ -18,10 +17,10 @@ from datamodules.torchvision_datamodule import TorchvisionDataModule
 from genlab.checkpoints import CONFIG_KEY, CheckpointError
 from genlab.evaluation.evaluate_checkpoint import evaluate, write_samples
 from genlab.evaluation.measure import EvaluationSettings, generated_metrics
-from genlab.run import train
+from genlab.run import compose_conf, train
 from lightning_modules.metrics.feature_extractors import InceptionUnavailableError, classifier_feature_extractor
 from lightning_modules.metrics.fid_kid_is import TooFewSamplesError
-from tests.helpers.config import CONF, DATA_ROOT, ROOT, compose_config, requires_mnist
+from tests.helpers.config import DATA_ROOT, ROOT, compose_config, requires_mnist
 
 pytestmark = requires_mnist
 # Small but valid: 200 samples against 400 reference images.
@@ -65,8 +64,7 @@ def checkpoints(tmp_path_factory: pytest.TempPathFactory):
 
 
 def evaluate_config(checkpoint: Path, *overrides: str) -> DictConfig:
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return compose(config_name="evaluate", overrides=[f"ckpt_path={checkpoint}", *SMALL, *overrides])
+    return compose_conf("evaluate", [f"ckpt_path={checkpoint}", *SMALL, *overrides])
 
 
 def check_sample_quality(metrics: dict) -> None:

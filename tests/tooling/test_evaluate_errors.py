@@ -5,16 +5,15 @@ import subprocess
 import sys
 
 import pytest
-from hydra import compose, initialize_config_dir
 
 from genlab.evaluation.evaluate_checkpoint import evaluate, write_samples
 from genlab.evaluation.measure import EvaluationSettingError, EvaluationSettings
-from tests.helpers.config import CONF, ROOT
+from genlab.run import compose_conf
+from tests.helpers.config import ROOT
 
 
 def evaluate_config(*overrides: str):
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return compose(config_name="evaluate", overrides=list(overrides))
+    return compose_conf("evaluate", list(overrides))
 
 
 @pytest.mark.parametrize("value", ["abc", 0, 2.5])

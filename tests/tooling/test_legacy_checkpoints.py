@@ -57,7 +57,7 @@ def test_every_new_location_exists() -> None:
             "lightning_modules.callbacks.generative_metrics.GenerativeMetrics",
         ),
         ("lightning_modules.loggers.wandb_logger", "genlab.loggers.wandb_logger"),
-        ("lightning_modules.losses.beta_warmup", "lightning_modules.objectives.elbo.beta_warmup"),
+        ("lightning_modules.losses.beta_warmup", "lightning_modules.training.schedules.beta_warmup"),
         (
             "lightning_modules.likelihoods.BernoulliLikelihood",
             "lightning_modules.objectives.likelihoods.BernoulliLikelihood",

@@ -8,8 +8,8 @@ import pytest
 
 from genlab.run import train
 from genlab.settings import SettingError, check_settings
-from tests.gan.test_gan_training import SHORT
 from tests.helpers.config import ROOT, requires_mnist
+from tests.helpers.gan import SHORT
 
 
 @pytest.mark.parametrize(

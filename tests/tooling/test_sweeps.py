@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hydra import compose, initialize_config_dir
 from hydra.utils import get_class, instantiate
 from hydra_plugins.hydra_optuna_sweeper._impl import create_params_from_overrides
 from omegaconf import OmegaConf
@@ -26,6 +25,7 @@ from optuna.distributions import (
 from genlab import sweeps
 from genlab.compare import find_runs, load_run
 from genlab.loggers import run_group, run_tags
+from genlab.run import compose_conf
 from tests.helpers.config import CONF, ROOT, compose_config, requires_mnist
 
 MODELS = sorted(path.stem for path in (CONF / "sweep").glob("*.yaml"))
@@ -285,8 +285,7 @@ def test_sweep_id_comes_from_the_wandb_agent(monkeypatch, tmp_path):
 
 
 def compose_with_hydra(overrides: list[str]):
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return compose(config_name="train", overrides=overrides, return_hydra_config=True)
+    return compose_conf("train", overrides, return_hydra_config=True)
 
 
 def test_slurm_launcher_and_multi_node_ddp_compose():

@@ -8,7 +8,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from lightning_modules.autoencoder import Autoencoder
 from lightning_modules.training.noise import PerImageNoise
 from lightning_modules.vae import VAE
-from tests.vae.test_vae_module import tiny_vae
+from tests.helpers.modules import tiny_vae
 
 IMAGES = torch.rand(500, 1, 8, 8, generator=torch.Generator().manual_seed(0))
 

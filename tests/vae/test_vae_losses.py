@@ -8,7 +8,6 @@ import torch
 from lightning_modules.objectives.bits_per_dim import nats_to_bits_per_dim
 from lightning_modules.objectives.elbo import (
     beta_vae_objective,
-    beta_warmup,
     diagonal_gaussian_log_prob,
     gaussian_kl_to_standard_normal,
     importance_log_weights,
@@ -18,6 +17,7 @@ from lightning_modules.objectives.elbo import (
     standard_normal_log_prob,
 )
 from lightning_modules.objectives.likelihoods import BernoulliLikelihood
+from lightning_modules.training.schedules import beta_warmup
 
 
 def _log_sigmoid(value: float) -> float:

@@ -16,21 +16,7 @@ from lightning_modules.objectives.likelihoods import (
 )
 from lightning_modules.training.guards import NonFiniteLossError
 from lightning_modules.vae import VAE
-
-ADAM = functools.partial(torch.optim.Adam, lr=1e-3)
-
-
-def tiny_vae(likelihood=None, num_classes=None, module_class=VAE, **kwargs):
-    likelihood = likelihood or BernoulliLikelihood()
-    encoder = MLPEncoder(latent_dim=4, image_size=8, hidden_dims=(16,), num_classes=num_classes)
-    decoder = MLPDecoder(
-        latent_dim=4,
-        image_size=8,
-        hidden_dims=(16,),
-        params_per_channel=likelihood.params_per_channel,
-        num_classes=num_classes,
-    )
-    return module_class(encoder, decoder, likelihood, ADAM, **kwargs)
+from tests.helpers.modules import ADAM, tiny_vae
 
 
 def images(n=6, size=8, channels=1):
