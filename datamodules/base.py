@@ -92,3 +92,8 @@ class SplitDataModule(L.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return eval_loader(self.test_set, self.batch_size, self.num_workers)
+
+    def classifier_reference(self) -> "SplitDataModule":
+        """The data the FID/IS feature classifier for this dataset is trained on: these splits
+        themselves, unless a subclass names one fixed split shared by every run on the dataset."""
+        return self

@@ -124,6 +124,24 @@ class TorchvisionDataModule(SplitDataModule):
             },
         }
 
+    def classifier_reference(self) -> "TorchvisionDataModule":
+        """The split the dataset's feature classifier is trained on, the same for every run: every
+        class of the official train split less a 10% validation hold-out drawn with seed 0, whatever
+        this run's `exclude_classes`, `train_size`, `val_fraction` and `seed`.
+
+        So one classifier judges every run on the dataset (FIDs of runs on different subsets
+        compare, and a run without some digit is scored by a judge that knows that digit), and it
+        never trains on the official test split that final scores use.
+        """
+        return TorchvisionDataModule(
+            self.name,
+            self.root,
+            self.batch_size,
+            self.num_workers,
+            image_size=self.image_size,
+            download=self.download,
+        )
+
     def without_excluded(self, subset: Subset) -> Subset:
         if not self.exclude_classes:
             return subset

@@ -23,6 +23,7 @@ from lightning_modules.networks.flows import latent_log_prior
 from lightning_modules.objectives.bits_per_dim import bits_per_dim, mean_bits_per_dim
 from lightning_modules.training.eval_mode import evaluation_mode
 from lightning_modules.training.guards import check_finite
+from lightning_modules.training.noise import PerImageNoise
 from lightning_modules.training.optimizer_factory import OptimizerFactory, checked_optimizer_factory
 from lightning_modules.training.schedules import linear_warmup_factor
 
@@ -99,13 +100,16 @@ class NormalizingFlow(L.LightningModule):
     def anomaly_score(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """Per-image exact NLL in bits/dim of 8-bit images x in [0, 1]: high for unusual x.
 
-        Dequantization noise comes from `generator` (default: the fixed noise of evaluation batch
-        0), so scores are reproducible; ActNorm is never initialised by scoring.
+        Dequantization noise comes from `generator`, by default from each image's own evaluation
+        noise (as in the test step), so an image's score does not depend on the batch it is scored
+        in; ActNorm is never initialised by scoring.
         """
         images = self.checked_images((x.to(self.device), None))
-        generator = generator if generator is not None else torch.Generator().manual_seed(self.hparams.seed)
         with evaluation_mode(self.flow):
-            log_prob = self(dequantize(images, self.hparams.num_bits, generator=generator))
+            if generator is None:
+                log_prob = self(self.evaluation_dequantized(images))
+            else:
+                log_prob = self(dequantize(images, self.hparams.num_bits, generator=generator))
         return bits_per_dim(log_prob, self.num_dims, self.hparams.num_bits)
 
     # --- training ---
@@ -130,7 +134,7 @@ class NormalizingFlow(L.LightningModule):
         self.log("train/bits_per_dim", loss, prog_bar=True, batch_size=len(images))
         return loss
 
-    # --- evaluation: exact NLL with fixed dequantization noise, so numbers are reproducible ---
+    # --- evaluation: exact NLL with dequantization noise fixed per image, so numbers are reproducible ---
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         self.evaluate("val", batch, batch_idx)
@@ -140,8 +144,7 @@ class NormalizingFlow(L.LightningModule):
 
     def evaluate(self, stage: str, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         images = self.checked_images(batch) if batch_idx == 0 else batch[0]
-        noise = torch.Generator().manual_seed(self.hparams.seed + batch_idx)
-        parts = self.likelihood(dequantize(images, self.hparams.num_bits, generator=noise))
+        parts = self.likelihood(self.evaluation_dequantized(images))
         bits = mean_bits_per_dim(parts["log_prob"], self.num_dims, self.hparams.num_bits)
         # Lightning's epoch mean is a batch-size-weighted sum, so a NaN image makes it NaN
         # rather than being dropped: averaging bits/dim after silently dropping NaN images flatters a model.
@@ -150,6 +153,12 @@ class NormalizingFlow(L.LightningModule):
         self.log(f"{stage}/bits_per_dim", bits, prog_bar=True, sync_dist=True, batch_size=len(images))
 
     # --- helpers ---
+
+    def evaluation_dequantized(self, images: Tensor) -> Tensor:
+        """Images dequantized with noise that is a function of each image and the seed alone, so
+        test bits/dim does not depend on the batch size, the batch order or the number of processes."""
+        noise = PerImageNoise(images, self.hparams.seed).rand(images.shape, batch_dim=0)
+        return dequantize(images, self.hparams.num_bits, noise=noise)
 
     def named_parts(self, stage: str, parts: dict[str, Tensor]) -> dict[str, Tensor]:
         """Per-image NLL of the 8-bit image in nats (= bits/dim * D ln 2) and its two terms,

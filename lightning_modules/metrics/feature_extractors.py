@@ -146,23 +146,26 @@ def inception_help(reason: str) -> str:
 def classifier_feature_extractor(
     data: L.LightningDataModule, cache_dir: str, max_epochs: int = 1, batch_size: int = 128
 ) -> FeatureExtractor:
-    """A classifier trained once on `data`'s train split, cached under `cache_dir`.
+    """A classifier trained once on the train split of `data.classifier_reference()`, cached under `cache_dir`.
 
-    The cache is keyed on everything that decides the classifier: the data's settings and actual
-    splits (`cache_identity`) and the training settings. Under DDP rank 0 trains it while the
-    other ranks wait, then every rank loads the same file.
+    For torchvision datasets that reference is one fixed split of the dataset, so runs that train
+    on different subsets (`exclude_classes`, `train_size`, another split seed) share one classifier.
+    The cache is keyed on everything that decides the classifier: the reference's settings and
+    actual splits (`cache_identity`) and the training settings. Under DDP rank 0 trains it while
+    the other ranks wait, then every rank loads the same file.
     """
     if getattr(data, "num_classes", None) is None:
         raise ValueError(f"metrics=classifier needs a labelled dataset; set data.num_classes for {data.cache_key}")
-    data.prepare_data()
+    reference = data.classifier_reference()
+    reference.prepare_data()
     training = {"network": "SmallClassifier", "max_epochs": max_epochs, "batch_size": batch_size, "seed": 0}
-    computed_from = {"data": data.cache_identity(), "classifier": training}
-    path = Path(cache_dir) / f"{data.cache_key}-{identity_digest(computed_from)}.pt"
-    train_images = len(data.train_set)
+    computed_from = {"data": reference.cache_identity(), "classifier": training}
+    path = Path(cache_dir) / f"{reference.cache_key}-{identity_digest(computed_from)}.pt"
+    train_images = len(reference.train_set)
 
     def train() -> None:
-        log.info("Training the feature classifier for %s once; it is cached at %s", data.cache_key, path)
-        train_feature_classifier(data, path, max_epochs, batch_size, seed=training["seed"])
+        log.info("Training the feature classifier for %s once; it is cached at %s", reference.cache_key, path)
+        train_feature_classifier(reference, path, max_epochs, batch_size, seed=training["seed"])
         write_record(path, computed_from, train_images)
 
     build_on_rank_zero(path, lambda: matching_record(path, computed_from, train_images) is not None, train)

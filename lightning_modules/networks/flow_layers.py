@@ -39,18 +39,23 @@ def check_quantized(x: Tensor, num_bits: int = 8) -> None:
         )
 
 
-def dequantize(x: Tensor, num_bits: int = 8, generator: torch.Generator | None = None) -> Tensor:
+def dequantize(
+    x: Tensor, num_bits: int = 8, generator: torch.Generator | None = None, noise: Tensor | None = None
+) -> Tensor:
     """Uniform dequantization: u = (round(x * (2^b - 1)) + U[0, 1)) / 2^b, a point in [0, 1)^D.
 
     The continuous density on [0, 1)^D then bounds the discrete likelihood (Theis et al. 2016),
-    which is why `bits_per_dim` adds exactly `num_bits`.
+    which is why `bits_per_dim` adds exactly `num_bits`. The U[0, 1) draw is `noise` when given
+    (evaluation passes noise drawn per image), else drawn from `generator`, else fresh.
     """
     levels = 2**num_bits
-    if generator is None:
+    if noise is None and generator is None:
         noise = torch.rand_like(x)
-    else:  # a CPU generator makes the noise, and so evaluation numbers, device-independent
-        noise = torch.rand(x.shape, generator=generator, dtype=x.dtype).to(x.device)
-    return (torch.round(x * (levels - 1)) + noise) / levels
+    elif noise is None:  # a CPU generator makes the noise, and so evaluation numbers, device-independent
+        noise = torch.rand(x.shape, generator=generator, dtype=x.dtype)
+    if noise.shape != x.shape:
+        raise ValueError(f"dequantization noise of shape {tuple(noise.shape)} for images of shape {tuple(x.shape)}")
+    return (torch.round(x * (levels - 1)) + noise.to(x.device, x.dtype)) / levels
 
 
 def quantize(u: Tensor, num_bits: int = 8) -> Tensor:

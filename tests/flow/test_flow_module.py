@@ -211,8 +211,18 @@ def test_anomaly_score_is_per_image_bits_per_dim_like_evaluation(tmp_path):
     scores = module.anomaly_score(x)
     assert scores.shape == (16,)
     tested = make_trainer(tmp_path).test(module, loader(x, batch_size=16), verbose=False)[0]
-    # evaluate() uses the noise of seed + batch_idx; batch 0 is the anomaly score's default.
+    # Both draw each image's dequantization noise from that image and the seed alone.
     torch.testing.assert_close(scores.mean().item(), tested["test/bits_per_dim"], rtol=1e-5, atol=1e-5)
+
+
+def test_test_bits_per_dim_is_the_same_at_batch_sizes_7_and_32(tmp_path):
+    module = make_module(seed=3)
+    x = images_8bit(64)
+    make_trainer(tmp_path, max_steps=2).fit(module, loader(x))  # initialises ActNorm, moves weights
+    at_7, at_32 = (make_trainer(tmp_path).test(module, loader(x, size), verbose=False)[0] for size in (7, 32))
+    assert at_7.keys() == at_32.keys()
+    for name in at_7:
+        assert at_7[name] == pytest.approx(at_32[name], rel=1e-6), name
 
 
 def test_anomaly_score_never_initialises_actnorm():

@@ -198,6 +198,19 @@ def test_feature_classifier_is_trained_once_per_data_and_settings(tmp_path: Path
     assert record["rows"] == 8 and record["computed_from"]["classifier"]["batch_size"] == 4
 
 
+@pytest.mark.slow
+def test_runs_on_subsets_of_a_torchvision_dataset_share_one_classifier_trained_on_every_class(
+    small_mnist, tmp_path: Path, count_trainings
+) -> None:
+    cache = str(tmp_path / "cache")
+    subsets = [{}, {"exclude_classes": [2]}, {"train_size": 600}, {"seed": 7, "val_fraction": 0.5}]
+    names = {metrics.classifier_feature_extractor(small_mnist(**subset), cache).name for subset in subsets}
+    assert len(count_trainings) == 1 and len(names) == 1
+    record = json.loads(record_path(count_trainings[0]).read_text())["computed_from"]["data"]
+    assert record["exclude_classes"] == [] and record["train_size"] is None and record["seed"] == 0
+    assert record["splits"]["train"]["size"] == 900  # every class of the 1,000 train images, less 10% for val
+
+
 def _classifier_on_rank(rank: int, root: str, cache: str, with_process_group: bool) -> None:
     torch.set_num_threads(1)
     os.environ["RANK"] = str(rank)  # what torchrun or SLURM set before any process group exists
