@@ -11,7 +11,7 @@ from typing import Any
 
 # Whole modules that moved: old module -> new module.
 MOVED_MODULES = {
-    "lightning_modules.atomic_files": "genlab.atomic_files",
+    "lightning_modules.atomic_files": "foundation.atomic_files",
     "lightning_modules.best_metric": "lightning_modules.callbacks.best_metric",
     "lightning_modules.caches": "lightning_modules.metrics.caches",
     "lightning_modules.callbacks": "lightning_modules.callbacks.image_grids",

@@ -16,6 +16,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
+from foundation.errors import UserError
 from lightning_modules.flow import NormalizingFlow
 from lightning_modules.metrics.feature_extractors import FeatureExtractor, blacken_nonfinite
 from lightning_modules.metrics.fid_kid_is import (
@@ -37,7 +38,7 @@ log = logging.getLogger(__name__)
 DOMAINS = ("A", "B")
 
 
-class EvaluationSettingError(ValueError):
+class EvaluationSettingError(UserError, ValueError):
     """The evaluation settings do not fit this checkpoint; the message says which to change."""
 
 
