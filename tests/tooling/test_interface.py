@@ -5,14 +5,16 @@ import inspect
 import re
 from pathlib import Path
 
+import lightning as L
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from torch import Tensor, nn
+from torch.utils.data import TensorDataset
 
 from genlab.evaluation.evaluate_checkpoint import family_grid
-from genlab.evaluation.measure import EvaluationSettingError, metric_groups
+from genlab.evaluation.measure import EvaluationSettingError, EvaluationSettings, likelihood_metrics, metric_groups
 from lightning_modules.autoencoder import Autoencoder
 from lightning_modules.cyclegan import CycleGAN
 from lightning_modules.flow import NormalizingFlow
@@ -145,3 +147,19 @@ def test_signature_check_rejects_a_sample_without_labels() -> None:
     """CycleGAN's `sample(n, generator, images)` is no ImageSampler's `sample`: the check must see that."""
     assert not accepts_calls_like(CycleGAN.sample.__get__(object()), ImageSampler.sample)
     assert accepts_calls_like(NormalizingFlow.sample.__get__(object()), TemperatureSampler.sample)
+
+
+class LikelihoodWithoutBitsPerDim(L.LightningModule):
+    """Claims LikelihoodModel but its test pass logs nats only: a broken contract evaluation must refuse."""
+
+    def likelihood_scale(self) -> str:
+        return "exact, on 8-bit images"
+
+    def test_step(self, batch: list[Tensor], batch_idx: int) -> None:
+        self.log("test/nll_nats", batch[0].sum())
+
+
+def test_a_likelihood_model_whose_test_pass_logs_no_bits_per_dim_is_refused(tmp_path) -> None:
+    data = L.LightningDataModule.from_datasets(test_dataset=TensorDataset(torch.rand(4, 1, 2, 2)), batch_size=2)
+    with pytest.raises(RuntimeError, match="logged no test/bits_per_dim"):
+        likelihood_metrics(LikelihoodWithoutBitsPerDim(), data, EvaluationSettings(), str(tmp_path))
