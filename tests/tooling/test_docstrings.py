@@ -1,4 +1,5 @@
-"""Every Python file of the repository opens with a docstring saying what it is for."""
+"""Every Python file of the repository opens with a docstring saying what it is for (an empty
+`__init__.py`, which only marks a package, excepted)."""
 
 import ast
 from pathlib import Path
@@ -14,5 +15,9 @@ def python_files() -> list[Path]:
 def test_every_python_file_opens_with_a_docstring() -> None:
     files = python_files()
     assert len(files) > 100  # the search found the repository
-    missing = [str(path.relative_to(ROOT)) for path in files if not ast.get_docstring(ast.parse(path.read_text()))]
+    missing = [
+        str(path.relative_to(ROOT))
+        for path in files
+        if path.read_text().strip() and not ast.get_docstring(ast.parse(path.read_text()))
+    ]
     assert not missing, f"files without an opening docstring: {', '.join(missing)}"
