@@ -9,23 +9,10 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from datamodules.errors import BadImageError, DatasetNotFoundError
-from genlab.checkpoints import CheckpointError, quote_checkpoint_paths
+from foundation.errors import exit_on_user_error
+from genlab.checkpoints import quote_checkpoint_paths
 from genlab.evaluation.evaluate_checkpoint import evaluate, write_samples
-from genlab.evaluation.measure import EvaluationSettingError
 from genlab.known_warnings import silence_known_warnings
-from lightning_modules.metrics.feature_extractors import InceptionUnavailableError
-from lightning_modules.metrics.fid_kid_is import TooFewSamplesError
-
-# Errors whose message says all a user needs: print it, not a traceback.
-USER_ERRORS = (
-    CheckpointError,
-    EvaluationSettingError,
-    TooFewSamplesError,
-    DatasetNotFoundError,
-    BadImageError,
-    InceptionUnavailableError,
-)
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="evaluate")
@@ -39,9 +26,9 @@ def main(cfg: DictConfig) -> None:
             write_samples(cfg)
         else:
             evaluate(cfg)
-    except USER_ERRORS as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(1)
+    except Exception as error:
+        exit_on_user_error(error)  # a UserError: its message on one line, exit 1, no traceback
+        raise
 
 
 if __name__ == "__main__":

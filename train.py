@@ -10,33 +10,16 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from datamodules.errors import BadImageError, DatasetNotFoundError
-from genlab.atomic_files import DiskFullError
+from foundation.errors import exit_on_user_error
 from genlab.checkpoints import CheckpointError, quote_checkpoint_paths
-from genlab.resume import ResumeError
 from genlab.run import train
 from genlab.run_folders import remove_if_unused
 from genlab.settings import SettingError
-from genlab.trainer_settings import TrainerSettingError
 from lightning_modules.callbacks.interruption import RunInterruptedError
-from lightning_modules.metrics.feature_extractors import InceptionUnavailableError
-from lightning_modules.training.guards import NonFiniteLossError
 
 log = logging.getLogger(__name__)
 # Writes to the run's train.log only (conf/hydra/default.yaml): why a run stopped stays beside its outputs.
 run_log = logging.getLogger("run_log")
-# Errors whose message says all a user needs: print it, not a traceback.
-USER_ERRORS = (
-    DatasetNotFoundError,
-    BadImageError,
-    NonFiniteLossError,
-    InceptionUnavailableError,
-    CheckpointError,
-    DiskFullError,
-    ResumeError,
-    SettingError,
-    TrainerSettingError,
-)
 
 
 def in_multirun() -> bool:
@@ -76,11 +59,9 @@ def main(cfg: DictConfig) -> float | None:
             print(error, file=sys.stderr)
             sys.exit(error.exit_code)
         run_log.error("Run failed: %s", error, exc_info=error)
-        if isinstance(error, USER_ERRORS):
-            print(f"error: {error}", file=sys.stderr)
-            if isinstance(error, CheckpointError):  # a bad ckpt_path= leaves no run without results behind
-                remove_if_unused(cfg.paths.output_dir)
-            sys.exit(1)
+        if isinstance(error, CheckpointError):  # a bad ckpt_path= leaves no run without results behind
+            remove_if_unused(cfg.paths.output_dir)
+        exit_on_user_error(error)  # a UserError: its message on one line, exit 1, no traceback
         raise
 
 

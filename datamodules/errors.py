@@ -1,11 +1,13 @@
 """Errors about data that tell people what to do."""
 
+from foundation.errors import UserError
 
-class DatasetNotFoundError(FileNotFoundError):
+
+class DatasetNotFoundError(UserError, FileNotFoundError):
     """A dataset is missing and could not be downloaded."""
 
 
-class BadImageError(ValueError):
+class BadImageError(UserError, ValueError):
     """An image file cannot be used as it is; the message names the file first."""
 
     def __init__(self, message: str) -> None:

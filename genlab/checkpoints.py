@@ -24,14 +24,15 @@ from lightning.pytorch.callbacks import Callback
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from genlab.atomic_files import torch_save_atomically
+from foundation.atomic_files import torch_save_atomically
+from foundation.errors import UserError
 from genlab.legacy_paths import with_current_paths
 
 CONFIG_KEY = "genlab_config"
 LOGGER_VERSIONS_KEY = "genlab_logger_versions"
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(UserError, RuntimeError):
     """A checkpoint that cannot be evaluated; the message names the file and what is wrong with it."""
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 # Whole modules that moved: old module -> new module.
 MOVED_MODULES = {
-    "lightning_modules.atomic_files": "genlab.atomic_files",
+    "lightning_modules.atomic_files": "foundation.atomic_files",
     "lightning_modules.best_metric": "lightning_modules.callbacks.best_metric",
     "lightning_modules.caches": "lightning_modules.metrics.caches",
     "lightning_modules.callbacks": "lightning_modules.callbacks.image_grids",
@@ -35,7 +35,6 @@ MOVED_MODULES = {
     "lightning_modules.noise": "lightning_modules.training.noise",
     "lightning_modules.optimizers": "lightning_modules.training.optimizer_factory",
     "lightning_modules.precision_recall": "lightning_modules.metrics.precision_recall",
-    "lightning_modules.progress": "lightning_modules.callbacks.progress_bars",
     "lightning_modules.reference_features": "lightning_modules.metrics.reference_features",
     "lightning_modules.resume": "genlab.resume",
     "lightning_modules.run": "genlab.run",
@@ -76,6 +75,10 @@ SPLIT_MODULES: dict[str, tuple[dict[str, str], str]] = {
             },
         },
         ADVERSARIAL,
+    ),
+    "lightning_modules.progress": (
+        {"LabelledProgressBar": "lightning_modules.metrics.feature_classifier"},
+        "lightning_modules.callbacks.progress_bars",
     ),
     "lightning_modules.metrics": (
         {

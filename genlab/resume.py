@@ -9,6 +9,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from foundation.errors import UserError
 from genlab.checkpoints import CONFIG_KEY, LOGGER_VERSIONS_KEY, read_checkpoint
 from genlab.compare import flatten, is_path_setting
 
@@ -17,7 +18,7 @@ from genlab.compare import flatten, is_path_setting
 MATCHING_SECTIONS = ("model", "data")
 
 
-class ResumeError(ValueError):
+class ResumeError(UserError, ValueError):
     """A `resume=` folder that cannot be continued; the message says why and what to do."""
 
 

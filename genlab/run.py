@@ -14,7 +14,7 @@ from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
-from genlab.atomic_files import remove_stale_temporaries
+from foundation.atomic_files import remove_stale_temporaries
 from genlab.checkpoints import (
     CheckpointError,
     ConfigInCheckpoint,

@@ -5,6 +5,8 @@ import logging
 from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 
+from foundation.errors import UserError
+
 log = logging.getLogger(__name__)
 
 # What the FID/IS callback (`metrics=`) logs; nothing else does.
@@ -18,7 +20,7 @@ WHOLE_NUMBERS = (
 )
 
 
-class SettingError(ValueError):
+class SettingError(UserError, ValueError):
     """A setting that cannot work; the message names the key and how to fix it."""
 
 

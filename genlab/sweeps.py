@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from foundation.errors import UserError
 from genlab.loggers import wandb_mode
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,7 +59,7 @@ PARAMETER_NAME_CHARACTERS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTU
 OPTUNA_SAMPLERS = {"bayes": "tpe", "random": "random", "grid": "grid"}
 
 
-class SweepConfigError(ValueError):
+class SweepConfigError(UserError, ValueError):
     """A sweep file that W&B or the local sweep would reject."""
 
 

@@ -12,8 +12,10 @@ import lightning as L
 from lightning.pytorch.callbacks import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from foundation.errors import UserError
 
-class TrainerSettingError(ValueError):
+
+class TrainerSettingError(UserError, ValueError):
     """A trainer setting this model cannot honour; the message names the setting and the fix."""
 
 

@@ -17,7 +17,13 @@ from lightning_modules.vae import VAE, Batch, Noise
 
 
 class Autoencoder(VAE):
-    """Deterministic autoencoder with a likelihood-based reconstruction loss in nats per image."""
+    """Deterministic autoencoder with a likelihood-based reconstruction loss in nats per image.
+
+    Capabilities (lightning_modules.interface): ImageSampler, Reconstructor. No LikelihoodModel:
+    without a prior it has no bound on log p(x), so it opts out of the VAE's `likelihood_scale`.
+    """
+
+    likelihood_scale = None
 
     def __init__(
         self,

@@ -37,7 +37,13 @@ OTHER = {"A": "B", "B": "A"}
 
 
 class CycleGAN(CheckpointedNoise, ManualOptimizerStep, L.LightningModule):
-    """Unpaired image-to-image translation with cycle-consistency and identity losses."""
+    """Unpaired image-to-image translation with cycle-consistency and identity losses.
+
+    Capabilities (lightning_modules.interface): Translator. `sample` translates validation images
+    and takes no labels, so it is no ImageSampler: evaluation scores translations instead.
+    """
+
+    domains = DOMAINS
 
     def __init__(
         self,
@@ -78,7 +84,6 @@ class CycleGAN(CheckpointedNoise, ManualOptimizerStep, L.LightningModule):
         # Built now, not at test time, so missing Inception weights stop the run before training.
         self.feature_extractor = build_feature_extractor(feature_extractor)
         self.fid: dict[str, FrechetInceptionDistance] = {}  # per target domain, built at test start
-        self.num_classes: int | None = None
         self._warned_identity = False
 
     # --- the shared interface ---

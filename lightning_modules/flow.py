@@ -29,7 +29,10 @@ from lightning_modules.training.schedules import linear_warmup_factor
 
 
 class NormalizingFlow(L.LightningModule):
-    """Maximum-likelihood training of an invertible flow with ActNorm data-dependent init."""
+    """Maximum-likelihood training of an invertible flow with ActNorm data-dependent init.
+
+    Capabilities (lightning_modules.interface): ImageSampler, TemperatureSampler, LikelihoodModel.
+    """
 
     def __init__(
         self,
@@ -64,12 +67,32 @@ class NormalizingFlow(L.LightningModule):
     # --- the shared interface ---
 
     @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None, temperature: float | None = None) -> Tensor:
-        """n images in [0, 1]; latents ~ N(0, T^2 I) drawn on CPU with `generator` (Glow 3.4)."""
-        temperature = self.hparams.sample_temperature if temperature is None else temperature
+    def sample(
+        self,
+        n: int,
+        generator: torch.Generator | None = None,
+        temperature: float | None = None,
+        labels: Tensor | None = None,
+    ) -> Tensor:
+        """n images in [0, 1]; latents ~ N(0, T^2 I) drawn on CPU with `generator` (Glow 3.4).
+
+        The flow is unconditional: `labels` must be None.
+        """
+        if labels is not None:
+            raise ValueError("NormalizingFlow is unconditional (num_classes=None): sample it without labels")
+        temperature = self.sample_temperature if temperature is None else temperature
         with evaluation_mode(self.flow):  # never let sampling initialise ActNorm
             images = self.flow.sample(n, temperature=temperature, generator=generator).float()
         return self.finite_images(images, temperature)
+
+    @property
+    def sample_temperature(self) -> float:
+        """The temperature `sample` uses when none is given (`model.sample_temperature`)."""
+        return self.hparams.sample_temperature
+
+    def likelihood_scale(self) -> str:
+        """What `test/bits_per_dim` is measured on."""
+        return f"exact, on {self.hparams.num_bits}-bit images with uniform dequantization"
 
     @staticmethod
     def finite_images(images: Tensor, temperature: float) -> Tensor:

@@ -21,7 +21,10 @@ from lightning_modules.training.optimizer_factory import OptimizerFactory, check
 
 
 class GAN(CheckpointedNoise, ManualOptimizerStep, L.LightningModule):
-    """Unconditional or class-conditional GAN; conditional when the generator has `num_classes`."""
+    """Unconditional or class-conditional GAN; conditional when the generator has `num_classes`.
+
+    Capabilities (lightning_modules.interface): ImageSampler.
+    """
 
     # Checkpoints follow this without FID (metrics=none): a discriminator that separates held-out
     # real images from samples less well (a higher loss) is facing the better generator.

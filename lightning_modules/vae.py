@@ -48,7 +48,10 @@ def check_networks_agree(encoder: nn.Module, decoder: nn.Module, likelihood: nn.
 
 
 class VAE(CheckpointedNoise, L.LightningModule):
-    """Gaussian-latent VAE with any likelihood; conditional when the networks have `num_classes`."""
+    """Gaussian-latent VAE with any likelihood; conditional when the networks have `num_classes`.
+
+    Capabilities (lightning_modules.interface): ImageSampler, Reconstructor, LikelihoodModel.
+    """
 
     def __init__(
         self,
@@ -113,6 +116,14 @@ class VAE(CheckpointedNoise, L.LightningModule):
         labels = self.labels_for(len(x), labels)
         mean, _ = self.encode(x, labels)
         return self.likelihood.mean(self.decode(mean, labels)).float()
+
+    def likelihood_scale(self) -> str:
+        """What `test/bits_per_dim` (the IWAE bound) is per: binary pixels, or pixel values under the likelihood."""
+        if self.hparams.binarize:
+            return "IWAE upper bound per dynamically binarized pixel; not comparable with 8-bit scores"
+        return (
+            f"IWAE upper bound per pixel value under {type(self.likelihood).__name__} (8-bit for discretized logistic)"
+        )
 
     @torch.no_grad()
     def interpolate(self, x_start: Tensor, x_end: Tensor, steps: int = 8, labels: Tensor | None = None) -> Tensor:

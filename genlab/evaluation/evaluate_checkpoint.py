@@ -26,14 +26,13 @@ from genlab.evaluation.measure import (
     EvaluationSettings,
     generated_metrics,
     likelihood_metrics,
-    reports_likelihood,
+    metric_groups,
     translation_metrics,
 )
 from genlab.loggers import finish_loggers, git_commit
 from lightning_modules.callbacks import image_grids
 from lightning_modules.callbacks.image_grids import TRANSLATION_CAPTION, sample_grid, sample_grid_caption
-from lightning_modules.cyclegan import CycleGAN
-from lightning_modules.flow import NormalizingFlow
+from lightning_modules.interface import TemperatureSampler, Translator
 from lightning_modules.metrics.feature_extractors import (
     FeatureExtractor,
     classifier_feature_extractor,
@@ -71,7 +70,7 @@ def feature_extractors(
         raise EvaluationSettingError(f"features must be 'classifier' or 'inception', got {cfg.features!r}")
     # Inception first: missing weights fail at once, before a classifier is trained.
     inception = inception_feature_extractor(cfg.inception_weights) if cfg.features == "inception" else None
-    labelled = getattr(datamodule, "num_classes", None) is not None and not isinstance(module, CycleGAN)
+    labelled = getattr(datamodule, "num_classes", None) is not None and not isinstance(module, Translator)
     classifier_cache = str(Path(cfg.cache_dir) / "feature_classifiers")
     classifier = classifier_feature_extractor(datamodule, classifier_cache) if labelled else None
     extractor = inception or classifier_features(cfg, module, classifier)
@@ -85,11 +84,11 @@ def feature_extractors(
 def classifier_features(
     cfg: DictConfig, module: L.LightningModule, classifier: FeatureExtractor | None
 ) -> FeatureExtractor:
-    """features=classifier: the dataset classifier, or for CycleGAN the one its own config names."""
-    if isinstance(module, CycleGAN):
+    """features=classifier: the dataset classifier, or for a translator the one its own config names."""
+    if isinstance(module, Translator):
         if module.feature_extractor is None:
             raise EvaluationSettingError(
-                f"{cfg.ckpt_path}: this CycleGAN was trained with model.feature_extractor=null, so there is no "
+                f"{cfg.ckpt_path}: this translator was trained with model.feature_extractor=null, so there is no "
                 "classifier for its domains; evaluate it with features=inception."
             )
         return module.feature_extractor
@@ -102,14 +101,16 @@ def classifier_features(
 
 
 def measure(cfg: DictConfig, settings: EvaluationSettings, run: LoadedRun) -> dict[str, Any]:
-    """Every metric the checkpoint's family has."""
+    """Every metric the checkpoint's capabilities allow (see `lightning_modules.interface`)."""
     module, train_cfg, datamodule = run.module, run.config, run.datamodule
+    groups = metric_groups(module)
     extractor, classifier = feature_extractors(cfg, module, datamodule)
-    if isinstance(module, CycleGAN):
+    metrics: dict[str, Any] = {}
+    if "translations" in groups:
         metrics = translation_metrics(module, datamodule, extractor, settings, cfg.cache_dir)
-    else:
+    if "samples" in groups:
         metrics = generated_metrics(module, datamodule, extractor, classifier, settings, cfg.cache_dir)
-    if reports_likelihood(module):
+    if "test_pass" in groups:
         metrics["test_likelihood"] = likelihood_metrics(module, datamodule, settings, str(output_path(cfg, "").parent))
     write_grid(module, datamodule, cfg.grid_samples, output_path(cfg, "_samples.png"), list(cfg.temperatures))
     return {
@@ -204,11 +205,12 @@ def write_grid(
 def family_grid(
     module: L.LightningModule, datamodule: L.LightningDataModule, count: int, temperatures: list[float]
 ) -> Tensor:
-    """Conditional models: one row per class; flows: one row per temperature; CycleGAN: translation rows."""
+    """Conditional samplers: one row per class; temperature samplers: one row per temperature;
+    translators: translation rows."""
     with torch.no_grad():
-        if isinstance(module, CycleGAN):
+        if isinstance(module, Translator):
             return translation_grid(module, datamodule, count)
-        if isinstance(module, NormalizingFlow):
+        if isinstance(module, TemperatureSampler):
             per_row = max(1, count // len(temperatures))
             generator = torch.Generator().manual_seed(0)
             rows = [module.sample(per_row, generator=generator, temperature=t) for t in temperatures]
@@ -218,14 +220,14 @@ def family_grid(
 
 def grid_caption(module: L.LightningModule, cfg: DictConfig) -> str:
     """What `family_grid` drew, row by row."""
-    if isinstance(module, CycleGAN):
+    if isinstance(module, Translator):
         return TRANSLATION_CAPTION
-    if isinstance(module, NormalizingFlow):
+    if isinstance(module, TemperatureSampler):
         return "one row per sampling temperature: " + ", ".join(f"{t:g}" for t in cfg.temperatures)
     return sample_grid_caption(module, seed=0)
 
 
-def translation_grid(module: CycleGAN, datamodule: L.LightningDataModule, count: int) -> Tensor:
+def translation_grid(module: Translator, datamodule: L.LightningDataModule, count: int) -> Tensor:
     """Rows: real A, A->B, A->B->A, real B, B->A, B->A->B for the first test pairs."""
     datamodule.setup("fit")
     return image_grids.translation_grid(module, datamodule.val_set, max(1, count // 6))

@@ -1,9 +1,10 @@
 """Evaluate any genlab checkpoint the same way: sample quality, mode coverage, likelihoods, translations.
 
-Every family is scored through the shared interface (`sample`, or `translate` for CycleGAN) on one
-feature extractor: FID, IS and KID through torchmetrics, improved precision/recall on the same
-features, mode coverage from the dataset's classifier, and the module's own test NLL for VAEs and
-flows. Real-image features are cached (see `reference_features`).
+Every module is scored by its capabilities (`lightning_modules.interface`), never its class: an
+ImageSampler's samples, or a Translator's translations, on one feature extractor (FID, IS and KID
+through torchmetrics, improved precision/recall on the same features, mode coverage from the
+dataset's classifier), and a LikelihoodModel's or Reconstructor's own test pass (NLL, bits/dim,
+reconstruction nats). Real-image features are cached (see `reference_features`).
 """
 
 import logging
@@ -17,7 +18,8 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from datamodules.unpaired import DOMAINS
-from lightning_modules.flow import NormalizingFlow
+from foundation.errors import UserError
+from lightning_modules.interface import ImageSampler, LikelihoodModel, Reconstructor, Translator
 from lightning_modules.metrics.feature_extractors import FeatureExtractor, blacken_nonfinite
 from lightning_modules.metrics.fid_kid_is import (
     TooFewSamplesError,
@@ -32,12 +34,11 @@ from lightning_modules.metrics.reference_features import (
     extract_features,
     network_fingerprint,
 )
-from lightning_modules.vae import VAE
 
 log = logging.getLogger(__name__)
 
 
-class EvaluationSettingError(ValueError):
+class EvaluationSettingError(UserError, ValueError):
     """The evaluation settings do not fit this checkpoint; the message says which to change."""
 
 
@@ -204,8 +205,11 @@ def coverage_metrics(
 
 def likelihood_metrics(
     module: L.LightningModule, datamodule: L.LightningDataModule, settings: EvaluationSettings, root: str
-) -> dict[str, float]:
-    """The module's own test metrics (VAE: ELBO and IWAE NLL; flows: NLL) in nats and bits/dim."""
+) -> dict[str, float | str]:
+    """The module's own test metrics (VAE: ELBO and IWAE NLL; flows: NLL; autoencoder: reconstruction NLL).
+
+    A `LikelihoodModel` must log `test/bits_per_dim`; its `likelihood_scale` says what that is per.
+    """
     trainer = L.Trainer(
         accelerator="auto",
         devices=1,
@@ -216,11 +220,32 @@ def likelihood_metrics(
         default_root_dir=root,
     )
     results = trainer.test(module, datamodule, verbose=False)[0]
-    return {name.removeprefix("test/"): float(value) for name, value in results.items()}
+    metrics: dict[str, float | str] = {name.removeprefix("test/"): float(value) for name, value in results.items()}
+    if isinstance(module, LikelihoodModel):
+        if "bits_per_dim" not in metrics:
+            raise RuntimeError(
+                f"{type(module).__name__} is a LikelihoodModel but its test pass logged no test/bits_per_dim "
+                f"(it logged {', '.join(sorted(results)) or 'nothing'})"
+            )
+        metrics["likelihood_scale"] = module.likelihood_scale()
+    return metrics
 
 
-def reports_likelihood(module: L.LightningModule) -> bool:
-    return isinstance(module, VAE | NormalizingFlow)
+def metric_groups(module: L.LightningModule) -> list[str]:
+    """Which metrics `module`'s capabilities allow: "translations" (each direction's sample quality)
+    for a Translator, else "samples" (sample quality, mode coverage) for an ImageSampler; and
+    "test_pass" (its own test metrics) for a LikelihoodModel or Reconstructor."""
+    groups = ["translations"] if isinstance(module, Translator) else []
+    if not groups and isinstance(module, ImageSampler):
+        groups.append("samples")
+    if isinstance(module, LikelihoodModel | Reconstructor):
+        groups.append("test_pass")
+    if not groups:
+        raise EvaluationSettingError(
+            f"{type(module).__name__} offers none of the capabilities evaluation measures "
+            "(ImageSampler, Translator, LikelihoodModel, Reconstructor in lightning_modules/interface.py)"
+        )
+    return groups
 
 
 # --- one family at a time ---

@@ -1,4 +1,7 @@
-"""Progress bars that say what a run is doing: the metric checkpoints follow, and labelled side jobs."""
+"""The run's progress bar: Lightning's rich bar plus the metric the checkpoints follow.
+
+The bar of the feature classifier's side job lives with that job (`metrics.feature_classifier`).
+"""
 
 from typing import Any
 
@@ -22,15 +25,3 @@ class MonitoredMetricProgressBar(RichProgressBar):
 def monitored_metric(trainer: L.Trainer) -> str | None:
     callback = trainer.checkpoint_callback
     return callback.monitor if isinstance(callback, ModelCheckpoint) else None
-
-
-class LabelledProgressBar(RichProgressBar):
-    """A rich bar whose training line reads `label` instead of `Epoch N`, for jobs a run does on the side."""
-
-    def __init__(self, label: str) -> None:
-        super().__init__(leave=True)
-        self.label = label
-
-    def _get_train_description(self, current_epoch: int) -> str:
-        epochs = f" (epoch {current_epoch + 1}/{self.trainer.max_epochs})" if self.trainer.max_epochs else ""
-        return f"{self.label}{epochs}"

@@ -18,7 +18,7 @@ import torch.distributed as dist
 from filelock import FileLock
 from torch import Tensor
 
-from genlab.atomic_files import torch_save_atomically, write_atomically
+from foundation.atomic_files import torch_save_atomically, write_atomically
 
 log = logging.getLogger(__name__)
 

@@ -5,12 +5,24 @@ from pathlib import Path
 import lightning as L
 import torch
 import torch.nn.functional as F
+from lightning.pytorch.callbacks import RichProgressBar
 from torch import Tensor, nn
 
 from datamodules.base import eval_loader, train_loader
-from lightning_modules.callbacks.progress_bars import LabelledProgressBar
 from lightning_modules.metrics.caches import save_atomically
 from lightning_modules.metrics.classifier_network import SmallClassifier
+
+
+class LabelledProgressBar(RichProgressBar):
+    """A rich bar whose training line reads `label` instead of `Epoch N`, for jobs a run does on the side."""
+
+    def __init__(self, label: str) -> None:
+        super().__init__(leave=True)
+        self.label = label
+
+    def _get_train_description(self, current_epoch: int) -> str:
+        epochs = f" (epoch {current_epoch + 1}/{self.trainer.max_epochs})" if self.trainer.max_epochs else ""
+        return f"{self.label}{epochs}"
 
 
 class ImageClassifier(L.LightningModule):

@@ -15,13 +15,14 @@ from torch import Tensor, nn
 from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 
 from datamodules.identity import identity_digest
+from foundation.errors import UserError
 from lightning_modules.metrics.caches import build_on_rank_zero, matching_record, summary, write_record
 from lightning_modules.metrics.feature_classifier import load_feature_classifier, train_feature_classifier
 
 log = logging.getLogger(__name__)
 
 
-class InceptionUnavailableError(RuntimeError):
+class InceptionUnavailableError(UserError, RuntimeError):
     """Inception weights were asked for but cannot be had."""
 
 

@@ -13,8 +13,10 @@ from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.inception import InceptionScore
 from torchmetrics.image.kid import KernelInceptionDistance
 
+from foundation.errors import UserError
 
-class TooFewSamplesError(ValueError):
+
+class TooFewSamplesError(UserError, ValueError):
     """A metric was asked of fewer samples than it is defined for."""
 
 

@@ -2,8 +2,10 @@
 
 import torch
 
+from foundation.errors import UserError
 
-class NonFiniteLossError(RuntimeError):
+
+class NonFiniteLossError(UserError, RuntimeError):
     """A loss became NaN or infinite; raised before any checkpoint can store the broken weights."""
 
 

@@ -1,3 +1,5 @@
+"""Datamodules: seeded MNIST splits, missing or failed datasets, image folders with odd or broken files."""
+
 import time
 import warnings
 

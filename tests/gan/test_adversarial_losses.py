@@ -1,3 +1,5 @@
+"""The adversarial losses and the gradient penalty, each against a value computed by hand."""
+
 import math
 
 import pytest

@@ -1,3 +1,5 @@
+"""DCGAN generator and discriminator: output shapes, the projection discriminator's labels, bad settings."""
+
 import pytest
 import torch
 

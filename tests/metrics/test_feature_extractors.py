@@ -1,3 +1,5 @@
+"""Feature extractors and metrics on fixed features: FID against numpy, Inception errors, classifier, AUROC."""
+
 import os
 import time
 

@@ -17,7 +17,7 @@ import torch
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint
 
-from genlab.atomic_files import DiskFullError
+from foundation.atomic_files import DiskFullError
 from genlab.checkpoints import AtomicCheckpointIO, load_weights_only
 from genlab.run import remove_checkpoint_temporaries
 

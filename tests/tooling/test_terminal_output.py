@@ -16,8 +16,8 @@ from genlab.config_tree import print_config_tree
 from genlab.evaluation.evaluate_checkpoint import metrics_table
 from genlab.known_warnings import silence_known_warnings
 from genlab.loggers import finish_loggers, wandb_logger
-from lightning_modules.callbacks.progress_bars import LabelledProgressBar, MonitoredMetricProgressBar
-from lightning_modules.metrics.feature_classifier import classifier_progress_label
+from lightning_modules.callbacks.progress_bars import MonitoredMetricProgressBar
+from lightning_modules.metrics.feature_classifier import LabelledProgressBar, classifier_progress_label
 
 
 def test_config_tree_is_printed_resolved_and_saved(make_config, tmp_path, capsys):

@@ -15,11 +15,13 @@ from typing import Any
 
 import torch
 
+from foundation.errors import UserError
+
 log = logging.getLogger(__name__)
 TEMPORARY_SUFFIX = ".partial"
 
 
-class DiskFullError(OSError):
+class DiskFullError(UserError, OSError):
     """No space left to write a file; the message names it and the space it needs."""
 
 
