@@ -19,7 +19,7 @@ from rich.table import Table
 from torch import Tensor
 from torchvision.utils import make_grid, save_image
 
-from genlab.atomic_files import write_atomically
+from foundation.atomic_files import write_atomically
 from genlab.checkpoints import LOGGER_VERSIONS_KEY, build_module, read_checkpoint
 from genlab.evaluation.measure import (
     EvaluationSettingError,
