@@ -147,33 +147,48 @@ def decoder_term(
     return -discretized_gaussian_log_likelihood(x0, mean, variance, num_bits)
 
 
+def stratified_steps(num_train_steps: int, num_strata: int, uniform: Tensor) -> Tensor:
+    """One step per stratum of 1..T-1 for each image: step_k = 1 + floor((k + u_k) (T - 1) / K).
+
+    `uniform` holds U[0, 1) draws of shape (K, B). Over k and u the steps cover 1..T-1 evenly, so
+    (T - 1) / K times the sum of their terms is an unbiased estimate of the bound's middle sum,
+    with less variance than K independent uniform steps.
+    """
+    if not 1 <= num_strata <= num_train_steps - 1:
+        raise ValueError(
+            f"bound_steps must be in [1, T - 1 = {num_train_steps - 1}] or null (every step), got {num_strata}"
+        )
+    strata = torch.arange(num_strata, dtype=torch.float64).reshape(-1, *([1] * (uniform.dim() - 1)))
+    steps = 1 + torch.floor((strata + uniform.double()) * (num_train_steps - 1) / num_strata).long()
+    return steps.clamp(max=num_train_steps - 1)
+
+
 def variational_bound(
     denoise: Callable[[Tensor, Tensor], Tensor],
     x0: Tensor,
     schedule: DiffusionSchedule,
     variances: Tensor,
-    noise_for: Callable[[int], Tensor],
+    draw_noise: Callable[[], Tensor],
     transition_steps: Tensor | None = None,
     num_bits: int = 8,
 ) -> dict[str, Tensor]:
     """-log P(x_0) <= L_T + sum_{t>=1} L_{t-1} + L_0 per image in nats (Ho et al. 2020, eq. 5).
 
-    `denoise(x_t, steps)` returns the predicted x_0; `noise_for(t)` the noise that draws x_t. With
-    `transition_steps` (a subset of 1..T-1) the middle sum is estimated from those steps, scaled by
-    (T - 1) / len(transition_steps): unbiased when they are drawn uniformly; None sums every step.
+    `denoise(x_t, steps)` returns the predicted x_0; `draw_noise()` fresh noise shaped like x0,
+    called in a fixed order. `transition_steps` of shape (K, B), e.g. from `stratified_steps`,
+    estimates the middle sum as (T - 1) / K times K terms per image; None sums every step exactly.
     """
-    batch = len(x0)
-    all_steps = torch.arange(1, schedule.num_steps)
-    steps_to_sum = all_steps if transition_steps is None else transition_steps
+    batch, num_steps = len(x0), schedule.num_steps
+    if transition_steps is None:
+        transition_steps = torch.arange(1, num_steps).reshape(-1, 1).expand(-1, batch)
     transitions = x0.new_zeros(batch, dtype=torch.float64)
-    for step in steps_to_sum.tolist():
-        steps = torch.full((batch,), step, dtype=torch.long)
-        xt = diffuse(x0, steps, noise_for(step), schedule)
+    for steps in transition_steps:
+        xt = diffuse(x0, steps, draw_noise(), schedule)
         transitions = transitions + transition_term(x0, xt, denoise(xt, steps), steps, schedule, variances)
-    if len(steps_to_sum):
-        transitions = transitions * (len(all_steps) / len(steps_to_sum))
+    if len(transition_steps):
+        transitions = transitions * ((num_steps - 1) / len(transition_steps))
     first = torch.zeros(batch, dtype=torch.long)
-    x1 = diffuse(x0, first, noise_for(0), schedule)
+    x1 = diffuse(x0, first, draw_noise(), schedule)
     decoder = decoder_term(x0, x1, denoise(x1, first), schedule, variances, num_bits)
     prior = prior_term(x0, schedule)
     return {"nll_bound_nats": prior + transitions + decoder, "prior_nats": prior, "decoder_nats": decoder}

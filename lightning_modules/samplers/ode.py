@@ -44,6 +44,8 @@ def ode_sample(
 
 def rademacher_probes(shape: tuple[int, ...], num_probes: int, generator: torch.Generator | None) -> Tensor:
     """num_probes vectors of +-1 entries, shape (num_probes, *shape), drawn on the CPU."""
+    if num_probes < 1:
+        raise ValueError(f"num_probes must be >= 1, got {num_probes}")
     return torch.randint(0, 2, (num_probes, *shape), generator=generator).float() * 2 - 1
 
 
@@ -74,24 +76,18 @@ def standard_normal_log_density(z: Tensor) -> Tensor:
 
 
 def ode_log_likelihood(
-    velocity: Velocity,
-    data: Tensor,
-    num_steps: int,
-    num_probes: int | None = 1,
-    generator: torch.Generator | None = None,
-    solver: str = "heun",
+    velocity: Velocity, data: Tensor, num_steps: int, probes: Tensor | None = None, solver: str = "heun"
 ) -> Tensor:
     """log p_1(x) per image in nats: integrate from t = 1 back to 0, then
     log p_1(x_1) = log N(x_0; 0, I) - int_0^1 div v(x_t, t) dt.
 
-    `num_probes` Rademacher probes, drawn once from `generator` and kept for the whole path (a
-    fixed, seeded estimator); None takes the exact divergence (small images only).
+    `probes` (P, *data.shape), e.g. from `rademacher_probes` with a seeded generator, are kept
+    for the whole path (a fixed estimator); None takes the exact divergence (small images only).
     """
     check_sampler(solver, FLOW_SAMPLERS)
     step = 1.0 / check_steps(num_steps)
-    if num_probes is not None and num_probes < 1:
-        raise ValueError(f"num_probes must be >= 1 (or None for the exact trace), got {num_probes}")
-    probes = None if num_probes is None else rademacher_probes(tuple(data.shape), num_probes, generator)
+    if probes is not None and (probes.dim() != data.dim() + 1 or probes.shape[1:] != data.shape):
+        raise ValueError(f"probes must have shape (P, *{tuple(data.shape)}), got {tuple(probes.shape)}")
     x, integral = data, data.new_zeros(len(data))
     for index in range(num_steps):
         t = 1.0 - index * step

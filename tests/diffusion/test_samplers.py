@@ -8,7 +8,7 @@ from lightning_modules.objectives.diffusion_schedules import DiffusionSchedule
 from lightning_modules.samplers.choices import DIFFUSION_SAMPLERS, check_guidance, check_sampler, check_steps
 from lightning_modules.samplers.diffusion import ddim_invert, ddim_sample, ddim_timesteps, ddpm_sample
 from lightning_modules.samplers.guidance import classifier_free_guidance
-from lightning_modules.samplers.ode import ode_log_likelihood, ode_sample
+from lightning_modules.samplers.ode import ode_log_likelihood, ode_sample, rademacher_probes
 from tests.diffusion.gaussian_oracle import MEAN, SHAPE, STD, oracle_predict, oracle_velocity
 
 SCHEDULE = DiffusionSchedule.named("cosine", 1000)
@@ -96,6 +96,8 @@ def test_bad_sampler_settings_are_refused_with_the_fix():
             check_steps(bad)
     with pytest.raises(ValueError, match="steps must be a whole number >= 1"):
         ode_log_likelihood(oracle_velocity, latents(1), 0)
+    with pytest.raises(ValueError, match="num_probes must be >= 1"):
+        rademacher_probes((1, 1, 2, 2), 0, None)
     with pytest.raises(ValueError, match="exceeds the T=1000 steps"):
         ddim_timesteps(1000, 1001)
     with pytest.raises(ValueError, match="eta must be >= 0"):
