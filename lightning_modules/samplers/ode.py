@@ -52,8 +52,9 @@ def rademacher_probes(shape: tuple[int, ...], num_probes: int, generator: torch.
 def velocity_and_divergence(velocity: Velocity, x: Tensor, t: Tensor, probes: Tensor | None) -> tuple[Tensor, Tensor]:
     """v(x, t) and its divergence per image: the mean of probe^T (dv/dx) probe over `probes`
     (Hutchinson 1989, unbiased), or the exact trace by one backward pass per dimension when None."""
-    with torch.enable_grad():
-        x = x.detach().requires_grad_(True)
+    # Lightning evaluates under inference mode, where no graph is recorded at all: leave it here.
+    with torch.inference_mode(False), torch.enable_grad():
+        x = x.detach().clone().requires_grad_(True)
         v = velocity(x, t)
         if probes is None:
             flat = v.flatten(1)
