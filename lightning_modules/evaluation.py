@@ -16,6 +16,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
+from lightning_modules.diffusion import DenoisingModel
 from lightning_modules.feature_metrics import (
     TooFewSamplesError,
     frechet_distance,
@@ -220,7 +221,7 @@ def likelihood_metrics(
 
 
 def reports_likelihood(module: L.LightningModule) -> bool:
-    return isinstance(module, VAE | NormalizingFlow)
+    return isinstance(module, VAE | NormalizingFlow | DenoisingModel)
 
 
 # --- one family at a time ---
