@@ -17,11 +17,8 @@ import lightning as L
 import torch
 from torch import Tensor, nn
 
-from lightning_modules.ema import ema_copy
-from lightning_modules.guards import check_finite
-from lightning_modules.losses import bits_per_dim, nats_to_bits_per_dim
 from lightning_modules.networks.flow_layers import check_quantized, dequantize
-from lightning_modules.noise import CheckpointedNoise, PerImageNoise
+from lightning_modules.objectives.bits_per_dim import bits_per_dim, nats_to_bits_per_dim
 from lightning_modules.objectives.diffusion import (
     LOSS_WEIGHTINGS,
     PREDICTION_TYPES,
@@ -42,7 +39,6 @@ from lightning_modules.objectives.flow_matching import (
     flow_matching_path,
     flow_matching_velocity,
 )
-from lightning_modules.optimizers import OptimizerFactory, checked_optimizer_factory
 from lightning_modules.samplers.choices import (
     DIFFUSION_SAMPLERS,
     FLOW_SAMPLERS,
@@ -53,6 +49,10 @@ from lightning_modules.samplers.choices import (
 from lightning_modules.samplers.diffusion import ddim_sample, ddpm_sample
 from lightning_modules.samplers.guidance import classifier_free_guidance
 from lightning_modules.samplers.ode import ode_log_likelihood, ode_sample
+from lightning_modules.training.ema import ema_copy
+from lightning_modules.training.guards import check_finite
+from lightning_modules.training.noise import CheckpointedNoise, PerImageNoise
+from lightning_modules.training.optimizer_factory import OptimizerFactory, checked_optimizer_factory
 
 Batch = tuple[Tensor, Tensor]
 OnStep = Callable[[int, Tensor], None] | None

@@ -8,10 +8,10 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+from lightning_modules.callbacks.denoising_process import denoising_process_grid
 from lightning_modules.diffusion import DDPM, FlowMatching
-from lightning_modules.diffusion_callbacks import denoising_process_grid
 from lightning_modules.networks.unet import UNet
-from tests.trainer_helpers import quiet_trainer
+from tests.helpers.trainer import quiet_trainer
 
 ADAM = functools.partial(torch.optim.Adam, lr=1e-3)
 

@@ -6,10 +6,10 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-from lightning_modules.evaluate_checkpoint import configure_sampling, write_samples
-from lightning_modules.evaluation import EvaluationSettingError
-from lightning_modules.run import train
-from tests.conftest import CONF, compose_config, requires_mnist
+from genlab.evaluation.evaluate_checkpoint import configure_sampling, write_samples
+from genlab.evaluation.measure import EvaluationSettingError
+from genlab.run import train
+from tests.helpers.config import CONF, compose_config, requires_mnist
 
 TINY = ["model.network.base_channels=8", "model.network.norm_groups=4", "model.sample_steps=2"]
 
