@@ -148,3 +148,14 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(make, tmp_path):
     for name in expected:
         assert torch.equal(expected[name], actual[name]), f"{name} differs after resume"
     assert not torch.equal(fresh().network.stem.weight, actual["network.stem.weight"])
+
+
+@pytest.mark.parametrize("make", [ddpm, flow_matching])
+def test_trains_under_bf16_mixed_precision_with_a_float32_loss(make, tmp_path):
+    module = make()
+    losses = []
+    module.on_train_batch_end = lambda outputs, batch, batch_idx: losses.append(outputs["loss"])
+    quiet_trainer(default_root_dir=tmp_path, max_steps=2, limit_val_batches=0, precision="bf16-mixed").fit(
+        module, images_8bit()
+    )
+    assert all(loss.dtype == torch.float32 and torch.isfinite(loss) for loss in losses) and len(losses) == 2
