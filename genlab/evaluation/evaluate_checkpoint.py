@@ -57,9 +57,31 @@ def load_run(cfg: DictConfig) -> LoadedRun:
     checkpoint = read_checkpoint(cfg.ckpt_path)
     module, train_cfg = build_module(checkpoint, cfg.ckpt_path, cfg.get("checkpoint_overrides"))
     device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device)
+    configure_sampling(module, cfg)
     datamodule = instantiate(train_cfg.data)
     datamodule.prepare_data()  # a missing dataset fails here, naming its folder
     return LoadedRun(module.to(device), train_cfg, datamodule, checkpoint.get(LOGGER_VERSIONS_KEY, {}))
+
+
+SAMPLING_KEYS = ("sampler", "steps", "guidance", "eta")
+
+
+def configure_sampling(module: L.LightningModule, cfg: DictConfig) -> None:
+    """`sampler=ddim steps=50 guidance=2.0 eta=0`: how diffusion and flow-matching models sample
+    for the grid and FID, checked before anything is drawn; other families have nothing to choose."""
+    chosen = {key: cfg.get(key) for key in SAMPLING_KEYS if cfg.get(key) is not None}
+    if not chosen:
+        return
+    if not hasattr(module, "configure_sampling"):
+        settings = " ".join(f"{key}={value}" for key, value in chosen.items())
+        raise EvaluationSettingError(
+            f"{settings}: sampler settings apply to diffusion and flow-matching checkpoints, not to "
+            f"{type(module).__name__}; drop them."
+        )
+    try:
+        module.configure_sampling(**chosen)
+    except ValueError as error:
+        raise EvaluationSettingError(str(error)) from error
 
 
 def feature_extractors(

@@ -13,13 +13,20 @@ NOT_OFFLINE = {
     "tests/cyclegan/test_cyclegan_training.py runs this experiment on generated images",
 }
 
+# Diffusion experiments sample and score a likelihood with many network passes each; two of each
+# show the pipeline runs (tests/diffusion/ checks what they compute).
+FEW_PASSES = {
+    "ddpm": ["model.sample_steps=2", "model.bound_steps=2", "callbacks.sample_grid.num_samples=4"],
+    "flow_matching": ["model.sample_steps=2", "model.likelihood_steps=1", "callbacks.sample_grid.num_samples=4"],
+}
+
 
 @requires_mnist
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_experiment_runs_a_few_steps(experiment, make_config):
     if experiment in NOT_OFFLINE:
         pytest.skip(NOT_OFFLINE[experiment])
-    metrics = train(make_config(f"experiment={experiment}", "debug=fdr"))
+    metrics = train(make_config(f"experiment={experiment}", "debug=fdr", *FEW_PASSES.get(experiment, [])))
     assert metrics, "the run logged no metrics"
     assert all(value == value for value in metrics.values()), f"NaN metric in {metrics}"
 

@@ -17,6 +17,7 @@ from genlab.evaluation.evaluate_checkpoint import family_grid
 from genlab.evaluation.measure import EvaluationSettingError, EvaluationSettings, likelihood_metrics, metric_groups
 from lightning_modules.autoencoder import Autoencoder
 from lightning_modules.cyclegan import CycleGAN
+from lightning_modules.diffusion import DDPM, FlowMatching
 from lightning_modules.flow import NormalizingFlow
 from lightning_modules.gan import GAN
 from lightning_modules.interface import ImageSampler, LikelihoodModel, Reconstructor, TemperatureSampler, Translator
@@ -31,6 +32,8 @@ EXPERIMENTS = {
     VAE: ["experiment=vae"],
     Autoencoder: ["experiment=autoencoder"],
     NormalizingFlow: ["experiment=realnvp"],
+    DDPM: ["experiment=ddpm"],
+    FlowMatching: ["experiment=flow_matching"],
 }
 METRIC_GROUPS = {
     GAN: ["samples"],
@@ -38,13 +41,18 @@ METRIC_GROUPS = {
     VAE: ["samples", "test_pass"],
     Autoencoder: ["samples", "test_pass"],
     NormalizingFlow: ["samples", "test_pass"],
+    DDPM: ["samples", "test_pass"],
+    FlowMatching: ["samples", "test_pass"],
 }
 
 
 def claimed_capabilities(family: type) -> set[type]:
-    """The capabilities named on the family's `Capabilities (lightning_modules.interface): ...` line."""
-    match = re.search(r"Capabilities \(lightning_modules\.interface\): ([\w, ]+)\.", family.__doc__ or "")
-    assert match, f"{family.__name__}'s docstring does not say its capabilities"
+    """The capabilities named on the `Capabilities (lightning_modules.interface): ...` line of the
+    family's docstring, or of its nearest base class that states them (DDPM: DenoisingModel)."""
+    line = r"Capabilities \(lightning_modules\.interface\): ([\w, ]+)\."
+    matches = (re.search(line, cls.__doc__ or "") for cls in family.__mro__)
+    match = next((match for match in matches if match), None)
+    assert match, f"neither {family.__name__}'s docstring nor a base class's says its capabilities"
     by_name = {capability.__name__: capability for capability in CAPABILITIES}
     return {by_name[name.strip()] for name in match.group(1).split(",")}
 
