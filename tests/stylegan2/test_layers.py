@@ -26,11 +26,12 @@ def per_sample_modulated_conv(x, weight, styles, demodulate, padding):
     return torch.cat(outputs)
 
 
+@pytest.mark.parametrize("fused", [True, False])
 @pytest.mark.parametrize("demodulate", [True, False])
-def test_grouped_modulated_conv_equals_a_per_sample_loop(demodulate):
+def test_grouped_and_split_modulated_conv_equal_a_per_sample_loop(demodulate, fused):
     torch.manual_seed(0)
     x, weight, styles = torch.randn(5, 6, 8, 8), torch.randn(7, 6, 3, 3), torch.randn(5, 6)
-    grouped = modulated_conv2d(x, weight, styles, demodulate, padding=1)
+    grouped = modulated_conv2d(x, weight, styles, demodulate, padding=1, fused=fused)
     assert grouped.shape == (5, 7, 8, 8)
     torch.testing.assert_close(grouped, per_sample_modulated_conv(x, weight, styles, demodulate, 1))
 
