@@ -33,6 +33,8 @@ from lightning_modules.evaluation import (
 from lightning_modules.flow import NormalizingFlow
 from lightning_modules.loggers import finish_loggers, git_commit
 from lightning_modules.metrics import FeatureExtractor, classifier_feature_extractor, inception_feature_extractor
+from lightning_modules.stylegan2 import StyleGAN2
+from lightning_modules.stylegan2_grids import interpolation_grid, style_mixing_grid, truncation_grid
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +182,22 @@ def write_samples(cfg: DictConfig) -> Path:
     path = output_path(cfg, "_samples.png")
     write_grid(run.module, run.datamodule, cfg.grid_samples, path, list(cfg.temperatures))
     log.info("Samples written to %s", path)
+    if isinstance(run.module, StyleGAN2):
+        write_style_grids(run.module, cfg)
     return path
+
+
+def write_style_grids(module: StyleGAN2, cfg: DictConfig) -> None:
+    """StyleGAN2: truncation (rows psi 1, 0.7, 0.5, 0), style-mixing and W-interpolation grids of the EMA generator."""
+    network, side = module.generator_ema.eval(), max(2, min(8, round(cfg.grid_samples**0.5)))
+    grids = {
+        "_truncation.png": truncation_grid(network, list(range(side))),
+        "_style_mixing.png": style_mixing_grid(network, list(range(side)), list(range(side, 2 * side))),
+        "_interpolation.png": interpolation_grid(network, [(2 * i, 2 * i + 1) for i in range(side)], steps=side),
+    }
+    for suffix, grid in grids.items():
+        save_image(grid, output_path(cfg, suffix))
+        log.info("Written: %s", output_path(cfg, suffix))
 
 
 def write_grid(

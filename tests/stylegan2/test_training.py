@@ -2,13 +2,16 @@
 
 import pytest
 import torch
+from hydra import compose, initialize_config_dir
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
+from PIL import Image
 
 from lightning_modules.callbacks import sample_grid
+from lightning_modules.evaluate_checkpoint import write_samples
 from lightning_modules.run import train
 from lightning_modules.stylegan2 import check_precision
-from tests.conftest import requires_mnist
+from tests.conftest import CONF, requires_mnist
 
 TINY = [
     "model.generator.latent_dim=16",
@@ -95,6 +98,25 @@ def test_resume_gives_the_same_weights_counters_and_path_length_mean(tmp_path, m
     assert actual["path_length_mean"] > 0 and actual["generator.mapping.w_mean"].abs().sum() > 0
     unresumed = torch.load(first_half, weights_only=True)["state_dict"]
     assert not torch.equal(unresumed["path_length_mean"], actual["path_length_mean"])
+    check_make_sample_writes_the_style_grids(resumed)
+
+
+def check_make_sample_writes_the_style_grids(checkpoint):
+    """`make sample CKPT=... N=16`: the sample grid plus truncation, style-mixing and interpolation grids."""
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(config_name="evaluate", overrides=[f"ckpt_path={checkpoint}", "mode=sample", "grid_samples=16"])
+    write_samples(cfg)
+    sizes = {}
+    for suffix in ("samples", "truncation", "style_mixing", "interpolation"):
+        with Image.open(checkpoint.parent / f"last_{suffix}.png") as image:
+            sizes[suffix] = image.size
+    side = 2 + 4 * 34  # 4 images of 32 px and 2 px padding
+    assert sizes == {
+        "samples": (side, side),
+        "truncation": (side, 2 + 4 * 34),  # rows psi = 1, 0.7, 0.5, 0
+        "style_mixing": (side + 34, side + 34),  # plus the sources' row and column
+        "interpolation": (side, side),
+    }
 
 
 def test_cifar_experiment_has_the_papers_settings_and_runs_its_networks(make_config):
