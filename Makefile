@@ -48,14 +48,14 @@ sample: check-ckpt install ## Write a grid of N=64 samples of CKPT=<file> beside
 	$(PYTHON) evaluate.py mode=sample 'ckpt_path=$(CKPT)' grid_samples=$(or $(N),64) $(ARGS)
 
 sweep: check-model install ## W&B sweep of conf/sweep/MODEL.yaml plus an agent (COUNT= runs); needs W&B online
-	$(PYTHON) -m lightning_modules.sweeps wandb $(MODEL) $(if $(COUNT),--count $(COUNT))
+	$(PYTHON) -m genlab.sweeps wandb $(MODEL) $(if $(COUNT),--count $(COUNT))
 
 sweep-local: check-model install ## The same search space offline: Optuna over TRIALS= trials, ARGS= overrides
-	$(PYTHON) -m lightning_modules.sweeps local $(MODEL) --trials $(TRIALS) $(ARGS)
+	$(PYTHON) -m genlab.sweeps local $(MODEL) --trials $(TRIALS) $(ARGS)
 
 compare: install ## Curves, parallel coordinates and a table of runs: RUNS='outputs/dcgan/*' [OUT=dir]
 	@[ -n "$(RUNS)" ] || { echo "Name the runs: make compare RUNS='outputs/dcgan/2026-*' (folders, globs or a multirun folder)" >&2; exit 2; }
-	$(PYTHON) -m lightning_modules.compare $(RUNS) $(if $(OUT),--out $(OUT))
+	$(PYTHON) -m genlab.compare $(RUNS) $(if $(OUT),--out $(OUT))
 
 test: install ## Run every test, the real-data integration tests included
 	$(PYTHON) -m pytest

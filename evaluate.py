@@ -10,12 +10,12 @@ import hydra
 from omegaconf import DictConfig
 
 from datamodules.errors import BadImageError, DatasetNotFoundError
-from lightning_modules.checkpoints import CheckpointError, quote_checkpoint_paths
-from lightning_modules.evaluate_checkpoint import evaluate, write_samples
-from lightning_modules.evaluation import EvaluationSettingError
-from lightning_modules.feature_metrics import TooFewSamplesError
-from lightning_modules.known_warnings import silence_known_warnings
-from lightning_modules.metrics import InceptionUnavailableError
+from genlab.checkpoints import CheckpointError, quote_checkpoint_paths
+from genlab.evaluation.evaluate_checkpoint import evaluate, write_samples
+from genlab.evaluation.measure import EvaluationSettingError
+from genlab.known_warnings import silence_known_warnings
+from lightning_modules.metrics.feature_extractors import InceptionUnavailableError
+from lightning_modules.metrics.fid_kid_is import TooFewSamplesError
 
 # Errors whose message says all a user needs: print it, not a traceback.
 USER_ERRORS = (

@@ -11,16 +11,16 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from datamodules.errors import BadImageError, DatasetNotFoundError
-from lightning_modules.atomic_files import DiskFullError
-from lightning_modules.checkpoints import CheckpointError, quote_checkpoint_paths
-from lightning_modules.guards import NonFiniteLossError
-from lightning_modules.interruption import RunInterruptedError
-from lightning_modules.metrics import InceptionUnavailableError
-from lightning_modules.resume import ResumeError
-from lightning_modules.run import train
-from lightning_modules.run_folders import remove_if_unused
-from lightning_modules.settings import SettingError
-from lightning_modules.trainer_settings import TrainerSettingError
+from genlab.atomic_files import DiskFullError
+from genlab.checkpoints import CheckpointError, quote_checkpoint_paths
+from genlab.resume import ResumeError
+from genlab.run import train
+from genlab.run_folders import remove_if_unused
+from genlab.settings import SettingError
+from genlab.trainer_settings import TrainerSettingError
+from lightning_modules.callbacks.interruption import RunInterruptedError
+from lightning_modules.metrics.feature_extractors import InceptionUnavailableError
+from lightning_modules.training.guards import NonFiniteLossError
 
 log = logging.getLogger(__name__)
 # Writes to the run's train.log only (conf/hydra/default.yaml): why a run stopped stays beside its outputs.

@@ -17,14 +17,10 @@ from lightning.pytorch.callbacks import Callback
 from torch.utils.data import DataLoader, Dataset
 
 from lightning_modules.cyclegan import CycleGAN
-from lightning_modules.image_pool import ImagePool
-from lightning_modules.losses import (
-    cycle_consistency_loss,
-    identity_loss,
-    least_squares_discriminator_loss,
-    least_squares_generator_loss,
-)
 from lightning_modules.networks.cyclegan import PatchDiscriminator, ResNetGenerator
+from lightning_modules.objectives.adversarial import least_squares_discriminator_loss, least_squares_generator_loss
+from lightning_modules.objectives.cycle import cycle_consistency_loss, identity_loss
+from lightning_modules.training.image_pool import ImagePool
 
 
 def parse_args() -> argparse.Namespace:

@@ -17,10 +17,10 @@ import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
-from lightning_modules.ema import ema_copy
-from lightning_modules.losses import adversarial_loss
+from lightning_modules.objectives.adversarial import adversarial_loss
+from lightning_modules.training.ema import ema_copy
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
+CONF = Path(__file__).resolve().parents[2] / "conf"
 
 
 class StepTimer(L.Callback):

@@ -10,9 +10,9 @@ from torch import Tensor
 from torch.utils.data import Dataset, Subset, random_split
 from torchvision.transforms import v2
 
+from datamodules.base import SplitDataModule
 from datamodules.errors import BadImageError, DatasetNotFoundError
 from datamodules.identity import relative_names, split_identity
-from datamodules.sampling import SplitDataModule
 
 IMAGE_EXTENSIONS = {
     ".png",

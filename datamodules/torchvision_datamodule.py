@@ -10,9 +10,9 @@ from torch import Tensor
 from torch.utils.data import Dataset, Subset, random_split
 from torchvision import datasets
 
+from datamodules.base import SplitDataModule
 from datamodules.errors import DatasetNotFoundError
 from datamodules.identity import split_identity
-from datamodules.sampling import SplitDataModule
 
 # name -> (torchvision class, folder under root, channels, native size, classes)
 DATASETS = {

@@ -18,10 +18,10 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms import functional as TF
 
+from datamodules.base import eval_loader, train_loader
 from datamodules.errors import BadImageError, DatasetNotFoundError
 from datamodules.identity import relative_names, split_identity
 from datamodules.image_folder import IMAGE_EXTENSIONS, check_image_headers, load_image
-from datamodules.sampling import eval_loader, train_loader
 
 # The datasets the CycleGAN authors publish, at the address their download script uses.
 CYCLEGAN_DATASETS = (

@@ -1,0 +1,1 @@
+"""The LightningModules of every family (gan, cyclegan, vae, autoencoder, flow) and the layers they build on."""

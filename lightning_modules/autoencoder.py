@@ -11,8 +11,8 @@ of a generative model.
 import torch
 from torch import Tensor, nn
 
-from lightning_modules.guards import check_finite
-from lightning_modules.optimizers import OptimizerFactory
+from lightning_modules.training.guards import check_finite
+from lightning_modules.training.optimizer_factory import OptimizerFactory
 from lightning_modules.vae import VAE, Batch, Noise
 
 

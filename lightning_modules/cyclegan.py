@@ -21,12 +21,13 @@ from torch import Tensor, nn
 from torchmetrics.image.fid import FrechetInceptionDistance
 from torchvision.utils import save_image
 
-from lightning_modules.guards import check_finite
-from lightning_modules.image_pool import ImagePool
-from lightning_modules.losses import adversarial_loss, cycle_consistency_loss, identity_loss
-from lightning_modules.metrics import FeatureExtractor, InceptionUnavailableError
-from lightning_modules.optimizers import OptimizerFactory, checked_optimizer_factory
-from lightning_modules.schedules import linear_decay_factor
+from lightning_modules.metrics.feature_extractors import FeatureExtractor, InceptionUnavailableError
+from lightning_modules.objectives.adversarial import adversarial_loss
+from lightning_modules.objectives.cycle import cycle_consistency_loss, identity_loss
+from lightning_modules.training.guards import check_finite
+from lightning_modules.training.image_pool import ImagePool
+from lightning_modules.training.optimizer_factory import OptimizerFactory, checked_optimizer_factory
+from lightning_modules.training.schedules import linear_decay_factor
 
 # The paper halves the discriminator objective "to slow down the rate at which D learns relative
 # to G" (Zhu et al. 2017, sec. 7.1). least_squares_discriminator_loss is already

@@ -14,16 +14,16 @@ from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor, nn
 from torchvision.utils import make_grid
 
-from lightning_modules.callbacks import log_image
-from lightning_modules.guards import check_finite
-from lightning_modules.losses import bits_per_dim, mean_bits_per_dim
+from lightning_modules.callbacks.image_grids import log_image
 from lightning_modules.networks.flow_layers import (
     ActNorm,
     check_quantized,
     dequantize,
 )
 from lightning_modules.networks.flows import latent_log_prior
-from lightning_modules.optimizers import OptimizerFactory, checked_optimizer_factory
+from lightning_modules.objectives.bits_per_dim import bits_per_dim, mean_bits_per_dim
+from lightning_modules.training.guards import check_finite
+from lightning_modules.training.optimizer_factory import OptimizerFactory, checked_optimizer_factory
 
 
 class NormalizingFlow(L.LightningModule):

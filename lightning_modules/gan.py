@@ -12,11 +12,11 @@ import lightning as L
 import torch
 from torch import Tensor, nn
 
-from lightning_modules.ema import ema_copy
-from lightning_modules.guards import check_finite
-from lightning_modules.losses import adversarial_loss, gradient_penalty, mean_discriminator_output
-from lightning_modules.noise import CheckpointedNoise
-from lightning_modules.optimizers import OptimizerFactory, checked_optimizer_factory
+from lightning_modules.objectives.adversarial import adversarial_loss, gradient_penalty, mean_discriminator_output
+from lightning_modules.training.ema import ema_copy
+from lightning_modules.training.guards import check_finite
+from lightning_modules.training.noise import CheckpointedNoise
+from lightning_modules.training.optimizer_factory import OptimizerFactory, checked_optimizer_factory
 
 
 class GAN(CheckpointedNoise, L.LightningModule):

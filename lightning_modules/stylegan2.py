@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from lightning_modules.gan import GAN
-from lightning_modules.losses import mean_discriminator_output
+from lightning_modules.objectives.adversarial import mean_discriminator_output
 from lightning_modules.objectives.stylegan2_regularizers import (
     lazy_regularization_adam,
     mix_styles,
@@ -26,9 +26,9 @@ from lightning_modules.objectives.stylegan2_regularizers import (
     r1_penalty,
     style_mixing_cutoff,
 )
-from lightning_modules.optimizers import OptimizerFactory
 from lightning_modules.training.diff_augment import check_policy, diff_augment
 from lightning_modules.training.half_life_ema import ema_update, half_life_ema_beta
+from lightning_modules.training.optimizer_factory import OptimizerFactory
 
 # Lightning precisions that run the regularizers' double backward in float16 with no loss scaler.
 UNSCALED_HALF_PRECISION = ("16-true",)

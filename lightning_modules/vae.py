@@ -13,20 +13,20 @@ import lightning as L
 import torch
 from torch import Tensor, nn
 
-from lightning_modules.guards import check_finite
-from lightning_modules.likelihoods import BernoulliLikelihood
-from lightning_modules.losses import (
+from lightning_modules.objectives.bits_per_dim import nats_to_bits_per_dim
+from lightning_modules.objectives.elbo import (
     beta_vae_objective,
     beta_warmup,
     gaussian_kl_to_standard_normal,
     importance_log_weights,
     importance_weighted_log_likelihood,
-    nats_to_bits_per_dim,
     negative_elbo,
     reparameterize,
 )
-from lightning_modules.noise import CheckpointedNoise, PerImageNoise
-from lightning_modules.optimizers import OptimizerFactory, checked_optimizer_factory
+from lightning_modules.objectives.likelihoods import BernoulliLikelihood
+from lightning_modules.training.guards import check_finite
+from lightning_modules.training.noise import CheckpointedNoise, PerImageNoise
+from lightning_modules.training.optimizer_factory import OptimizerFactory, checked_optimizer_factory
 
 Batch = tuple[Tensor, Tensor]
 # Where noise comes from: a generator (training, applications) or one stream per image (evaluation).

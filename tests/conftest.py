@@ -1,4 +1,4 @@
-"""Shared fixtures: composed configs pointed at tmp_path, the real data root, a session-wide cache."""
+"""Shared fixtures: composed configs pointed at tmp_path and a session-wide cache (helpers: tests/helpers/)."""
 
 import os
 from pathlib import Path
@@ -6,22 +6,7 @@ from pathlib import Path
 import pytest
 from omegaconf import DictConfig
 
-from lightning_modules import run
-
-ROOT = Path(__file__).resolve().parents[1]
-CONF = ROOT / "conf"
-# Tests and CI run with DATA_ROOT=../shared/datasets; nothing is ever downloaded.
-DATA_ROOT = Path(os.environ.setdefault("DATA_ROOT", str(ROOT.parent / "shared" / "datasets"))).resolve()
-os.environ["DATA_ROOT"] = str(DATA_ROOT)
-os.environ.setdefault("WANDB_MODE", "offline")
-os.environ.setdefault("WANDB_SILENT", "true")
-
-
-def has_mnist() -> bool:
-    return (DATA_ROOT / "MNIST" / "raw" / "train-images-idx3-ubyte").is_file()
-
-
-requires_mnist = pytest.mark.skipif(not has_mnist(), reason=f"MNIST not found under DATA_ROOT={DATA_ROOT}")
+from tests.helpers.config import compose_config
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -30,12 +15,6 @@ def session_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     cache = tmp_path_factory.mktemp("genlab-cache")
     os.environ["GENLAB_CACHE_DIR"] = str(cache)
     return cache
-
-
-def compose_config(output_dir: Path, overrides: list[str] | None = None) -> DictConfig:
-    """The config `python train.py <overrides>` would run, writing under `output_dir`, logging to CSV, quiet."""
-    quiet = ["logger=csv", "callbacks.progress_bar=null", "trainer.enable_model_summary=false"]
-    return run.compose_config(quiet + list(overrides or []), output_dir)
 
 
 @pytest.fixture

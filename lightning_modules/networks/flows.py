@@ -9,7 +9,6 @@ Both map dequantized images x in [0, 1)^D to a list of latents, each standard no
 import torch
 from torch import Tensor, nn
 
-from lightning_modules.losses import standard_normal_log_prob
 from lightning_modules.networks.flow_layers import (
     ActNorm,
     AdditiveCoupling,
@@ -20,6 +19,7 @@ from lightning_modules.networks.flow_layers import (
     Split,
     Squeeze,
 )
+from lightning_modules.objectives.elbo import standard_normal_log_prob
 
 Shape = tuple[int, int, int]
 

@@ -2,7 +2,7 @@
 
 Encoders return the Gaussian posterior's (mean, log_variance), each of shape (B, latent_dim).
 Decoders return likelihood parameters of shape (B, params_per_channel * C, H, W), unconstrained;
-the likelihood (lightning_modules/likelihoods.py) gives them meaning. With `num_classes` set, both
+the likelihood (lightning_modules/objectives/likelihoods.py) gives them meaning. With `num_classes` set, both
 take labels y and concatenate a one-hot code (conditional VAE, Sohn et al. 2015).
 """
 

@@ -1,0 +1,1 @@
+"""Losses and likelihoods as pure functions and observation models, grouped by the family that uses them."""

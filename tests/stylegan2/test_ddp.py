@@ -7,7 +7,7 @@ import sys
 import pytest
 import torch
 
-from tests.conftest import ROOT
+from tests.helpers.config import ROOT
 
 
 @pytest.mark.slow

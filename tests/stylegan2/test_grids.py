@@ -3,14 +3,14 @@
 import pytest
 import torch
 
-from lightning_modules.networks.stylegan2 import StyleGAN2Generator
-from lightning_modules.stylegan2_grids import (
+from lightning_modules.callbacks.stylegan2_grids import (
     interpolation_grid,
     seeded_w,
     style_mixing_grid,
     synthesize,
     truncation_grid,
 )
+from lightning_modules.networks.stylegan2 import StyleGAN2Generator
 
 
 @pytest.fixture(scope="module")

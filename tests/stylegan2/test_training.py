@@ -7,11 +7,11 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from PIL import Image
 
-from lightning_modules.callbacks import sample_grid
-from lightning_modules.evaluate_checkpoint import write_samples
-from lightning_modules.run import train
+from genlab.evaluation.evaluate_checkpoint import write_samples
+from genlab.run import train
+from lightning_modules.callbacks.image_grids import sample_grid
 from lightning_modules.stylegan2 import check_precision
-from tests.conftest import CONF, requires_mnist
+from tests.helpers.config import CONF, requires_mnist
 
 TINY = [
     "model.generator.latent_dim=16",

@@ -1,0 +1,1 @@
+"""Lightning callbacks: sample, translation and reconstruction grids, generative metrics, run bookkeeping."""

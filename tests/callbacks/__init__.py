@@ -1,0 +1,1 @@
+"""Callback tests: gradient-norm monitor and the interruption checkpoint."""

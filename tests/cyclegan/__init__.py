@@ -1,0 +1,1 @@
+"""CycleGAN tests: networks, losses, image pool, training steps and an end-to-end run."""

@@ -1,0 +1,1 @@
+"""Datamodule tests: torchvision, image-folder and unpaired data, splits and loaders."""

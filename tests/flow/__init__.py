@@ -1,0 +1,1 @@
+"""Normalizing-flow tests: layers, networks, bits/dim, module, configs and DDP."""

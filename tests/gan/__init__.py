@@ -1,0 +1,1 @@
+"""GAN tests: DCGAN networks, adversarial losses, the GAN module's training steps and learning."""

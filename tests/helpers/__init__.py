@@ -1,0 +1,1 @@
+"""Helpers shared by the tests (configs, trainers, flows, signals); conftest.py keeps only fixtures."""

@@ -1,0 +1,1 @@
+"""Tooling tests: train.py and evaluate.py end to end, checkpoints, loggers, sweeps, compare, notebooks."""

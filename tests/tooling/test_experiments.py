@@ -1,0 +1,33 @@
+"""Every conf/experiment/*.yaml runs one training, validation and test batch on CPU."""
+
+import pytest
+
+from genlab.run import compose_config as compose_for_notebooks
+from genlab.run import train
+from tests.helpers.config import CONF, compose_config, requires_mnist
+
+EXPERIMENTS = sorted(path.stem for path in (CONF / "experiment").glob("*.yaml"))
+# Experiments whose data is not in ../shared/datasets; each names the test that runs it on stand-in data.
+NOT_OFFLINE = {
+    "cyclegan": "horse2zebra and Inception weights are not in DATA_ROOT; "
+    "tests/cyclegan/test_cyclegan_training.py runs this experiment on generated images",
+    "stylegan2": "CIFAR-10 (torchvision's copy) is not in DATA_ROOT and one step of the paper-sized networks "
+    "takes minutes on a CPU; tests/stylegan2/test_training.py builds this experiment and runs its networks",
+}
+
+
+@requires_mnist
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_experiment_runs_a_few_steps(experiment, make_config):
+    if experiment in NOT_OFFLINE:
+        pytest.skip(NOT_OFFLINE[experiment])
+    metrics = train(make_config(f"experiment={experiment}", "debug=fdr"))
+    assert metrics, "the run logged no metrics"
+    assert all(value == value for value in metrics.values()), f"NaN metric in {metrics}"
+
+
+def test_compose_config_for_notebooks_is_the_config_train_py_runs(tmp_path):
+    quiet = ["logger=csv", "callbacks.progress_bar=null", "trainer.enable_model_summary=false"]
+    cfg = compose_for_notebooks(["experiment=vae", "model.encoder.latent_dim=2", *quiet], tmp_path)
+    assert cfg == compose_config(tmp_path, ["experiment=vae", "model.encoder.latent_dim=2"])
+    assert cfg.paths.output_dir == str(tmp_path) and cfg.model.decoder.latent_dim == 2
