@@ -52,10 +52,13 @@ class TorchvisionDataModule(SplitDataModule):
         download: bool = True,
         exclude_classes: list[int] | tuple[int, ...] | None = None,
         train_size: int | None = None,
+        pad: bool = False,
     ) -> None:
         """`exclude_classes` leaves those classes out of train and validation (the test split keeps
         every class, so a model trained without them can be scored on them: anomaly detection).
-        `train_size` keeps a seeded random subset of that many training images (few-label runs)."""
+        `train_size` keeps a seeded random subset of that many training images (few-label runs).
+        `pad` reaches `image_size` by zero-padding around the native image instead of resizing it
+        (MNIST 28 -> 32 for networks that need a power of two, as LeNet-5 padded it)."""
         super().__init__()
         if name not in DATASETS:
             raise ValueError(f"Unknown dataset '{name}'. Available: {', '.join(DATASETS)}")
@@ -82,8 +85,12 @@ class TorchvisionDataModule(SplitDataModule):
             seed,
         )
         self.image_size = image_size or native_size
+        if pad and self.image_size < native_size:
+            raise ValueError(f"data.pad=true needs data.image_size >= {name}'s {native_size}, got {self.image_size}")
+        self.pad = pad and self.image_size != native_size
         self.channels, self.num_classes = native_channels, classes
-        self.cache_key = f"{name}_{native_channels}x{self.image_size}x{self.image_size}"
+        padded = "_padded" if self.pad else ""
+        self.cache_key = f"{name}_{native_channels}x{self.image_size}x{self.image_size}{padded}"
 
     def prepare_data(self) -> None:
         for train in (True, False):
@@ -113,6 +120,7 @@ class TorchvisionDataModule(SplitDataModule):
             "root": str(Path(self.root).resolve()),
             "channels": self.channels,
             "image_size": self.image_size,
+            **({"pad": True} if self.pad else {}),  # absent when false: existing caches keep their keys
             "exclude_classes": self.exclude_classes,
             "train_size": self.train_size,
             "val_fraction": self.val_fraction,
@@ -166,6 +174,10 @@ class TorchvisionDataModule(SplitDataModule):
     def resize(self, images: Tensor) -> Tensor:
         if images.shape[-1] == self.image_size:
             return images
+        if self.pad:
+            before = (self.image_size - images.shape[-1]) // 2
+            after = self.image_size - images.shape[-1] - before
+            return F.pad(images, [before, after, before, after])
         chunks = [resize_uint8(chunk, self.image_size) for chunk in images.split(4096)]
         return torch.cat(chunks)
 

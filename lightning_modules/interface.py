@@ -89,3 +89,14 @@ class Translator(Protocol):
         """`images` in [0, 1] of domain `source` (any device) translated to the other domain:
         images in [0, 1] on the module's device, without gradients and in eval mode."""
         ...
+
+
+@runtime_checkable
+class ExtraGrids(Protocol):
+    """A sampler with pictures of its own besides the sample grid (StyleGAN2: truncation, style
+    mixing, interpolation in W); `make sample` writes each beside the sample grid."""
+
+    def extra_grids(self, side: int) -> dict[str, Tensor]:
+        """Named (C, H, W) grids in [0, 1] on the CPU, each about `side` images wide; the name becomes
+        the file suffix (`<checkpoint>_<name>.png`)."""
+        ...

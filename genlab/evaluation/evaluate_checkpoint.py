@@ -32,7 +32,7 @@ from genlab.evaluation.measure import (
 from genlab.loggers import finish_loggers, git_commit
 from lightning_modules.callbacks import image_grids
 from lightning_modules.callbacks.image_grids import TRANSLATION_CAPTION, sample_grid, sample_grid_caption
-from lightning_modules.interface import TemperatureSampler, Translator
+from lightning_modules.interface import ExtraGrids, TemperatureSampler, Translator
 from lightning_modules.metrics.feature_extractors import (
     FeatureExtractor,
     classifier_feature_extractor,
@@ -209,7 +209,17 @@ def write_samples(cfg: DictConfig) -> Path:
     path = output_path(cfg, "_samples.png")
     write_grid(run.module, run.datamodule, cfg.grid_samples, path, list(cfg.temperatures))
     log.info("Samples written to %s", path)
+    if isinstance(run.module, ExtraGrids):
+        write_extra_grids(run.module, cfg)
     return path
+
+
+def write_extra_grids(module: ExtraGrids, cfg: DictConfig) -> None:
+    """The family's own pictures (StyleGAN2: truncation, style mixing, interpolation), one PNG each."""
+    side = min(8, round(cfg.grid_samples**0.5))
+    for name, grid in module.extra_grids(side).items():
+        save_image(grid, output_path(cfg, f"_{name}.png"))
+        log.info("Written: %s", output_path(cfg, f"_{name}.png"))
 
 
 def write_grid(

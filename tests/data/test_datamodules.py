@@ -26,6 +26,22 @@ def test_mnist_split_is_seeded_and_in_unit_range():
     assert images.min() >= 0 and images.max() <= 1 and labels.dtype == torch.int64
 
 
+@requires_mnist
+def test_mnist_padded_to_32_keeps_the_digit_pixels_and_its_own_cache_key():
+    padded = TorchvisionDataModule("mnist", str(DATA_ROOT), image_size=32, pad=True)
+    padded.setup()
+    native = TorchvisionDataModule("mnist", str(DATA_ROOT))
+    native.setup()
+    image, _ = padded.test_set[0]
+    assert image.shape == (1, 32, 32) and image[:, 2:30, 2:30].equal(native.test_set[0][0])
+    border = image.clone()
+    border[:, 2:30, 2:30] = 0
+    assert border.abs().sum() == 0
+    assert padded.cache_key == "mnist_1x32x32_padded" and padded.cache_identity()["pad"] is True
+    with pytest.raises(ValueError, match="data.pad=true needs data.image_size >= mnist's 28, got 16"):
+        TorchvisionDataModule("mnist", str(DATA_ROOT), image_size=16, pad=True)
+
+
 def test_missing_dataset_names_the_path_within_seconds(tmp_path):
     start = time.monotonic()
     with pytest.raises(DatasetNotFoundError, match=f"mnist not found under {tmp_path}/MNIST/raw.*DATA_ROOT"):

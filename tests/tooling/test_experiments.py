@@ -11,6 +11,8 @@ EXPERIMENTS = sorted(path.stem for path in (CONF / "experiment").glob("*.yaml"))
 NOT_OFFLINE = {
     "cyclegan": "horse2zebra and Inception weights are not in DATA_ROOT; "
     "tests/cyclegan/test_cyclegan_training.py runs this experiment on generated images",
+    "stylegan2": "CIFAR-10 (torchvision's copy) is not in DATA_ROOT and one step of the paper-sized networks "
+    "takes minutes on a CPU; tests/stylegan2/test_training.py builds this experiment and runs its networks",
 }
 
 # Diffusion experiments sample and score a likelihood with many network passes each; two of each

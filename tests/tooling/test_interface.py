@@ -20,11 +20,19 @@ from lightning_modules.cyclegan import CycleGAN
 from lightning_modules.diffusion import DDPM, FlowMatching
 from lightning_modules.flow import NormalizingFlow
 from lightning_modules.gan import GAN
-from lightning_modules.interface import ImageSampler, LikelihoodModel, Reconstructor, TemperatureSampler, Translator
+from lightning_modules.interface import (
+    ExtraGrids,
+    ImageSampler,
+    LikelihoodModel,
+    Reconstructor,
+    TemperatureSampler,
+    Translator,
+)
+from lightning_modules.stylegan2 import StyleGAN2
 from lightning_modules.vae import VAE
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
-CAPABILITIES = (ImageSampler, TemperatureSampler, LikelihoodModel, Reconstructor, Translator)
+CAPABILITIES = (ExtraGrids, ImageSampler, TemperatureSampler, LikelihoodModel, Reconstructor, Translator)
 # One experiment per family class; the CycleGAN is built without its feature classifier (no training).
 EXPERIMENTS = {
     GAN: ["experiment=dcgan"],
@@ -34,6 +42,7 @@ EXPERIMENTS = {
     NormalizingFlow: ["experiment=realnvp"],
     DDPM: ["experiment=ddpm"],
     FlowMatching: ["experiment=flow_matching"],
+    StyleGAN2: ["experiment=stylegan2_mnist"],
 }
 METRIC_GROUPS = {
     GAN: ["samples"],
@@ -43,6 +52,7 @@ METRIC_GROUPS = {
     NormalizingFlow: ["samples", "test_pass"],
     DDPM: ["samples", "test_pass"],
     FlowMatching: ["samples", "test_pass"],
+    StyleGAN2: ["samples"],
 }
 
 

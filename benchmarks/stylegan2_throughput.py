@@ -1,0 +1,96 @@
+"""Images/second of a StyleGAN2 training step beside the DCGAN's, at the same resolution and batch.
+
+Both models are built from their experiment configs (`stylegan2_mnist`, `dcgan`) with the
+resolution overridden, and trained by Lightning on random images (so data loading is not timed)
+for `--warmup` untimed and `--steps` timed batches. StyleGAN2's lazy R1 (every 16 steps) and path
+length (every 4) fall inside the timed steps, so their cost is included as training pays it.
+Prints wall and CPU (user + sys) images/second; on a shared machine trust the CPU figure.
+
+    OMP_NUM_THREADS=1 python benchmarks/stylegan2_throughput.py --sizes 32 64 --batch-size 32 --steps 32
+"""
+
+import argparse
+import logging
+import os
+import time
+from pathlib import Path
+
+import lightning as L
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+from torch.utils.data import DataLoader, TensorDataset
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+EXPERIMENTS = {"dcgan": "dcgan", "stylegan2": "stylegan2_mnist"}
+
+
+class StepTimer(L.Callback):
+    """Wall and CPU time from the end of the warm-up batches to the end of the last batch."""
+
+    def __init__(self, warmup: int) -> None:
+        self.warmup = warmup
+        self.wall = self.cpu = (0.0, 0.0)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        now = (time.perf_counter(), cpu_seconds())
+        if batch_idx == self.warmup - 1:
+            self.start = now
+        self.end = now
+
+
+def cpu_seconds() -> float:
+    times = os.times()
+    return times.user + times.system
+
+
+def build_module(model: str, image_size: int, channels: int) -> L.LightningModule:
+    overrides = [f"experiment={EXPERIMENTS[model]}", f"data.image_size={image_size}", f"data.channels={channels}"]
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=overrides)
+    return instantiate(cfg.model)
+
+
+def images_per_second(model: str, image_size: int, args: argparse.Namespace) -> tuple[float, float]:
+    torch.manual_seed(0)
+    module = build_module(model, image_size, args.channels)
+    batches = args.warmup + args.steps
+    images = torch.rand(batches * args.batch_size, args.channels, image_size, image_size)
+    labels = torch.zeros(len(images), dtype=torch.long)
+    loader = DataLoader(TensorDataset(images, labels), batch_size=args.batch_size)
+    timer = StepTimer(args.warmup)
+    trainer = L.Trainer(
+        accelerator="cpu",
+        max_epochs=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[timer],
+    )
+    trainer.fit(module, loader)
+    timed_images = args.steps * args.batch_size
+    return timed_images / (timer.end[0] - timer.start[0]), timed_images / (timer.end[1] - timer.start[1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[32, 64])
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--channels", type=int, default=1)
+    parser.add_argument("--warmup", type=int, default=4)
+    parser.add_argument("--steps", type=int, default=32)
+    args = parser.parse_args()
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # no per-run Trainer banners
+    print(
+        f"threads {torch.get_num_threads()}, batch {args.batch_size}, {args.steps} timed steps, load {os.getloadavg()}"
+    )
+    print("| model | size | images/s (wall) | images/s (CPU time) |\n|---|---|---|---|")
+    for size in args.sizes:
+        for model in EXPERIMENTS:
+            wall, cpu = images_per_second(model, size, args)
+            print(f"| {model} ({EXPERIMENTS[model]} config) | {size}x{size} | {wall:.1f} | {cpu:.1f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
