@@ -8,6 +8,7 @@ exact ODE likelihood is a density on uniformly dequantized images, + 8 bits as f
 The maths lives in objectives/ and samplers/; this file holds the training logic only.
 """
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -50,9 +51,11 @@ from lightning_modules.samplers.diffusion import ddim_sample, ddpm_sample
 from lightning_modules.samplers.guidance import classifier_free_guidance
 from lightning_modules.samplers.ode import ode_log_likelihood, ode_sample
 from lightning_modules.training.ema import ema_copy
+from lightning_modules.training.gradient_clipping import ClipWithModuleDefault
 from lightning_modules.training.guards import check_finite
 from lightning_modules.training.noise import CheckpointedNoise, PerImageNoise
 from lightning_modules.training.optimizer_factory import OptimizerFactory, checked_optimizer_factory
+from lightning_modules.training.schedules import linear_warmup_factor
 
 Batch = tuple[Tensor, Tensor]
 OnStep = Callable[[int, Tensor], None] | None
@@ -70,7 +73,7 @@ class Sampling:
     eta: float = 0.0
 
 
-class DenoisingModel(CheckpointedNoise, L.LightningModule):
+class DenoisingModel(CheckpointedNoise, ClipWithModuleDefault, L.LightningModule):
     """What DDPM and flow matching share: EMA, label dropout, sampling, optimisation, evaluation.
 
     Capabilities (lightning_modules.interface): ImageSampler, LikelihoodModel.
@@ -255,19 +258,10 @@ class DenoisingModel(CheckpointedNoise, L.LightningModule):
         if warmup == 0:
             return {"optimizer": optimizer}
         # Linear warm-up of the learning rate, as Ho et al. 2020 (5000 steps on CIFAR-10).
-        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup))
+        schedule = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, functools.partial(linear_warmup_factor, warmup_steps=warmup)
+        )
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
-
-    def configure_gradient_clipping(
-        self,
-        optimizer: torch.optim.Optimizer,
-        gradient_clip_val: float | None = None,
-        gradient_clip_algorithm: str | None = None,
-    ) -> None:
-        """Clip by norm with the trainer's value if set, else the module's own (Ho et al. 2020: 1.0)."""
-        value = gradient_clip_val if gradient_clip_val is not None else self.hparams.gradient_clip_val
-        if value:
-            self.clip_gradients(optimizer, value, gradient_clip_algorithm or "norm")
 
 
 def uniform(generator: Noise, shape: tuple[int, ...], device: torch.device) -> Tensor:

@@ -22,13 +22,14 @@ from lightning_modules.networks.flow_layers import (
 from lightning_modules.networks.flows import latent_log_prior
 from lightning_modules.objectives.bits_per_dim import bits_per_dim, mean_bits_per_dim
 from lightning_modules.training.eval_mode import evaluation_mode
+from lightning_modules.training.gradient_clipping import ClipWithModuleDefault
 from lightning_modules.training.guards import check_finite
 from lightning_modules.training.noise import PerImageNoise
 from lightning_modules.training.optimizer_factory import OptimizerFactory, checked_optimizer_factory
 from lightning_modules.training.schedules import linear_warmup_factor
 
 
-class NormalizingFlow(L.LightningModule):
+class NormalizingFlow(ClipWithModuleDefault, L.LightningModule):
     """Maximum-likelihood training of an invertible flow with ActNorm data-dependent init.
 
     Capabilities (lightning_modules.interface): ImageSampler, TemperatureSampler, LikelihoodModel.
@@ -216,14 +217,3 @@ class NormalizingFlow(L.LightningModule):
         factor = functools.partial(linear_warmup_factor, warmup_steps=warmup)
         schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
-
-    def configure_gradient_clipping(
-        self,
-        optimizer: torch.optim.Optimizer,
-        gradient_clip_val: float | None = None,
-        gradient_clip_algorithm: str | None = None,
-    ) -> None:
-        """Clip by norm with the trainer's value if set, else the module's own default."""
-        value = gradient_clip_val if gradient_clip_val is not None else self.hparams.gradient_clip_val
-        if value:
-            self.clip_gradients(optimizer, value, gradient_clip_algorithm or "norm")
