@@ -15,6 +15,7 @@ LAYERS = (
         "lightning_modules.interface",
         "lightning_modules.objectives",
         "lightning_modules.networks",
+        "lightning_modules.samplers",
         "lightning_modules.training",
     ),
     ("lightning_modules.metrics",),
