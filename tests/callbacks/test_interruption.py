@@ -73,7 +73,8 @@ def test_sigterm_exits_143_printing_the_command_that_resumes_it(tmp_path):
     resume = shlex.split(result.stderr.strip().splitlines()[-1])
     assert resume[:4] == ["make", "train", "MODEL=dcgan", f"RESUME={saved.parents[1]}"]
     assert resume[4].startswith("ARGS=")
-    assert shlex.split(resume[4].removeprefix("ARGS=")) == [o for o in overrides if o != "experiment=dcgan"]
+    expected_args = [o for o in overrides if o != "experiment=dcgan"] + [f"paths.log_dir={tmp_path}"]
+    assert shlex.split(resume[4].removeprefix("ARGS=")) == expected_args
     assert "Stopped by SIGTERM" in (saved.parents[1] / "train.log").read_text()
 
 
