@@ -5,8 +5,10 @@ run's W&B run (see `checkpoints.ConfigInCheckpoint`), so the same W&B run goes o
 out of a folder name.
 """
 
+import inspect
 from pathlib import Path
 
+from hydra.utils import get_object
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from foundation.errors import UserError
@@ -44,8 +46,26 @@ def differing_settings(stored: dict, cfg: DictConfig) -> list[str]:
     keys = sorted(key for key in now.keys() | before.keys() if key.startswith(sections))
     missing = object()
     return [
-        key for key in keys if not is_path_setting(raw.get(key)) and before.get(key, missing) != now.get(key, missing)
+        key
+        for key in keys
+        if not is_path_setting(raw.get(key))
+        and before.get(key, missing) != now.get(key, missing)
+        and not (key not in before and is_later_default(key, now))
     ]
+
+
+def is_later_default(key: str, now: dict) -> bool:
+    """True when `key` (say `data.pad`) is an argument added to its `_target_` after the checkpoint
+    was written and `now` gives it the argument's default: the old run behaved that way too."""
+    section, _, name = key.rpartition(".")
+    target = now.get(f"{section}._target_")
+    if not isinstance(target, str) or "." in name:
+        return False
+    try:
+        parameter = inspect.signature(get_object(target)).parameters.get(name)
+    except (ImportError, ValueError, TypeError):
+        return False
+    return parameter is not None and parameter.default is not inspect.Parameter.empty and parameter.default == now[key]
 
 
 def resumed(cfg: DictConfig) -> DictConfig:
