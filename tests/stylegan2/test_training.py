@@ -12,6 +12,7 @@ from genlab.run import train
 from lightning_modules.callbacks.image_grids import sample_grid
 from lightning_modules.stylegan2 import check_precision
 from tests.helpers.config import CONF, requires_mnist
+from tests.helpers.gan import SHORT_LOOP
 
 TINY = [
     "model.generator.latent_dim=16",
@@ -19,19 +20,7 @@ TINY = [
     "model.generator.channel_base=128",
     "model.generator.channel_max=16",
 ]
-SHORT = [
-    "experiment=stylegan2_mnist",
-    *TINY,
-    "metrics=none",
-    "callbacks.model_checkpoint.monitor=null",
-    "callbacks.sample_grid=null",
-    "trainer.limit_train_batches=4",
-    "trainer.limit_val_batches=1",
-    "trainer.num_sanity_val_steps=0",
-    "trainer.accelerator=cpu",
-    "data.batch_size=8",
-    "test=false",
-]
+SHORT = ["experiment=stylegan2_mnist", *TINY, *SHORT_LOOP, "data.batch_size=8"]
 
 
 @pytest.mark.parametrize(
