@@ -4,11 +4,14 @@
 reads each run folder's `csv/version_*/metrics.csv` and `.hydra/config.yaml` and writes into `--out`:
 one PNG per key metric with the runs' curves overlaid, `parallel_coordinates.png` (the differing
 hyperparameters against the final value of the runs' common metric), and `report.md` with a table of
-the hyperparameters that differ and one of the final metrics. A multirun folder counts as its trials.
+the hyperparameters that differ and one of the final metrics: val/, test/ and the evaluate/ numbers
+that `make evaluate ... ARGS='log_to_run=true'` adds to a run (`--table` picks the columns). A multirun
+folder counts as its trials.
 """
 
 import argparse
 import csv
+import fnmatch
 import math
 import os
 import re
@@ -25,7 +28,8 @@ from omegaconf import Container, DictConfig, OmegaConf
 # Keys that differ between any two runs without being a choice anybody made.
 IGNORED_PREFIXES = ("paths.", "hydra.")
 CURVE_PREFIXES = ("train/", "val/")  # metrics logged along training: one picture each
-FINAL_PREFIXES = ("val/", "test/")  # metrics whose last value is a result: the table
+# Metrics whose last value is a result: the table (evaluate/: `make evaluate ... log_to_run=true`).
+FINAL_PREFIXES = ("val/", "test/", "evaluate/")
 
 
 @dataclass
@@ -147,6 +151,19 @@ def differing_hyperparameters(runs: Sequence[Run]) -> list[str]:
 
 def metric_names(runs: Sequence[Run], prefixes: tuple[str, ...]) -> list[str]:
     return sorted({name for run in runs for name in run.history if name.startswith(prefixes)})
+
+
+def table_columns(runs: Sequence[Run], patterns: Sequence[str] | None) -> list[str]:
+    """The final-metric columns: every val/, test/ and evaluate/ metric, or those matching `patterns`
+    (names or shell patterns such as 'evaluate/*/fid') in the patterns' order."""
+    logged = metric_names(runs, FINAL_PREFIXES)
+    if patterns is None:
+        return logged
+    columns = [name for pattern in patterns for name in fnmatch.filter(logged, pattern)]
+    unmatched = [pattern for pattern in patterns if not fnmatch.filter(logged, pattern)]
+    if unmatched:
+        raise ValueError(f"no run logged a metric matching {', '.join(unmatched)} (logged: {', '.join(logged)})")
+    return list(dict.fromkeys(columns))
 
 
 def primary_metric(runs: Sequence[Run]) -> str | None:
@@ -275,17 +292,22 @@ def split_by_metrics(runs: Sequence[Run]) -> tuple[list[Run], list[Run]]:
 
 
 def write_report(
-    runs: Sequence[Run], out: Path, curves: Sequence[str] | None = None, left_out: Sequence[Run] = ()
+    runs: Sequence[Run],
+    out: Path,
+    curves: Sequence[str] | None = None,
+    left_out: Sequence[Run] = (),
+    table: Sequence[str] | None = None,
 ) -> Path:
-    """Pictures and report.md in `out`; returns the report's path. `left_out` runs are only named."""
+    """Pictures and report.md in `out`; returns the report's path. `left_out` runs are only named;
+    `table` chooses the final-metric columns (see `table_columns`)."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only: no display needed
+    finals = table_columns(runs, table)
     out.mkdir(parents=True, exist_ok=True)
     labels = run_labels(runs)
     labelled = list(zip(labels, runs, strict=True))
     parameters = differing_hyperparameters(runs)
-    finals = metric_names(runs, FINAL_PREFIXES)
     lines = [f"# Comparison of {len(runs)} runs", "", *(f"- `{label}`: {run.path}" for label, run in labelled)]
     if left_out:
         lines += ["", f"Left out {len(left_out)} run(s) that logged no metric:"]
@@ -314,6 +336,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("runs", nargs="+", help="run folders or globs, e.g. 'outputs/dcgan/*' or a multirun folder")
     parser.add_argument("--out", type=Path, default=None, help="default: outputs/compare/<time>")
     parser.add_argument("--metrics", nargs="*", default=None, help="curves to draw (default: all train/, val/)")
+    parser.add_argument(
+        "--table", nargs="*", default=None, help="table columns, names or patterns (default: val/, test/, evaluate/)"
+    )
     arguments = parser.parse_args(argv)
     try:
         runs = [load_run(path) for path in find_runs(arguments.runs)]
@@ -331,7 +356,11 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     out = arguments.out or Path("outputs") / "compare" / time.strftime("%Y-%m-%d_%H-%M-%S")
-    report = write_report(runs, out, arguments.metrics, left_out)
+    try:
+        report = write_report(runs, out, arguments.metrics, left_out, arguments.table)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     print(report.read_text())
     print(f"Report and pictures in {out}/")
     return 0

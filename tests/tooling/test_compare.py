@@ -10,6 +10,7 @@ from omegaconf import OmegaConf
 from genlab import compare
 from genlab.run import train
 from tests.helpers.config import compose_config, requires_mnist
+from tests.helpers.reports import table_after
 
 TINY = [
     "experiment=vae",
@@ -48,18 +49,6 @@ def csv_last_values(run_dir: Path) -> dict[str, float]:
         for row in csv.DictReader(file):
             last |= {name: float(value) for name, value in row.items() if value and name not in ("epoch", "step")}
     return last
-
-
-def table_after(report: str, heading: str) -> list[dict[str, str]]:
-    """The markdown table under `heading`, one dict per row."""
-    lines = report.split(heading, 1)[1].strip().splitlines()
-    header = [cell.strip() for cell in lines[0].strip("|").split("|")]
-    rows = []
-    for line in lines[2:]:
-        if not line.startswith("|"):
-            break
-        rows.append(dict(zip(header, (cell.strip() for cell in line.strip("|").split("|")), strict=True)))
-    return rows
 
 
 @requires_mnist
@@ -166,3 +155,14 @@ def test_parallel_coordinates_leave_out_runs_that_diverged_or_failed(tmp_path):
     assert [run.path.name for run in compare.runs_with_a_final(runs, "val/fid")] == ["r0", "r1"]
     compare.plot_parallel_coordinates(runs, ["model.lr", "model.loss"], "val/fid", tmp_path / "pc.png")
     assert (tmp_path / "pc.png").read_bytes()[:8] == PNG_SIGNATURE
+
+
+def test_table_holds_the_chosen_columns_in_order_and_names_a_pattern_nothing_matched(tmp_path, capsys):
+    metrics = "step,val/loss,test/bits_per_dim,evaluate/fid\n1,2.5,1.5,80\n"
+    fake_run(tmp_path / "a", CONFIG.replace("LATENT", "32"), metrics)
+    out = tmp_path / "report"
+    assert compare.main([str(tmp_path / "a"), "--out", str(out), "--table", "evaluate/*", "test/bits_per_dim"]) == 0
+    (row,) = table_after((out / "report.md").read_text(), "## Final metrics (last logged value)")
+    assert row == {"run": "a", "evaluate/fid": "80", "test/bits_per_dim": "1.5"}
+    assert compare.main([str(tmp_path / "a"), "--out", str(out), "--table", "evaluate/kid*"]) == 2
+    assert "no run logged a metric matching evaluate/kid*" in capsys.readouterr().err

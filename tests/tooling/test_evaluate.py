@@ -14,6 +14,7 @@ from PIL import Image
 
 import genlab.evaluation.measure as evaluation
 from datamodules.torchvision_datamodule import TorchvisionDataModule
+from genlab import compare
 from genlab.checkpoints import CONFIG_KEY, CheckpointError
 from genlab.evaluation.evaluate_checkpoint import evaluate, write_samples
 from genlab.evaluation.measure import EvaluationSettings, generated_metrics
@@ -21,6 +22,7 @@ from genlab.run import compose_conf, train
 from lightning_modules.metrics.feature_extractors import InceptionUnavailableError, classifier_feature_extractor
 from lightning_modules.metrics.fid_kid_is import TooFewSamplesError
 from tests.helpers.config import DATA_ROOT, ROOT, compose_config, requires_mnist
+from tests.helpers.reports import table_after
 
 pytestmark = requires_mnist
 # Small but valid: 200 samples against 400 reference images.
@@ -116,11 +118,16 @@ def test_second_evaluation_reads_real_features_from_the_cache(checkpoints, sessi
     assert evaluate(cfg)["metrics"] == first
 
 
-def test_logs_to_the_runs_own_csv_logger(checkpoints) -> None:
+def test_logs_to_the_runs_own_csv_logger_where_make_compare_tables_it(checkpoints, tmp_path) -> None:
     checkpoint = checkpoints("dcgan")
-    evaluate(evaluate_config(checkpoint, "log_to_run=true"))
+    metrics = evaluate(evaluate_config(checkpoint, "log_to_run=true"))["metrics"]
     logged = list((checkpoint.parents[1] / "csv").glob("version_*/metrics.csv"))
     assert any("evaluate/fid" in path.read_text() for path in logged)
+    table = ["evaluate/fid", "evaluate/mode_coverage/*"]
+    assert compare.main([str(checkpoint.parents[1]), "--out", str(tmp_path), "--table", *table]) == 0
+    (row,) = table_after((tmp_path / "report.md").read_text(), "## Final metrics (last logged value)")
+    assert list(row)[:3] == ["run", "evaluate/fid", "evaluate/mode_coverage/classes_covered"]
+    assert float(row["evaluate/fid"]) == pytest.approx(metrics["fid"], rel=1e-5)
 
 
 def test_logs_to_the_same_wandb_run_offline(tmp_path) -> None:
