@@ -169,12 +169,14 @@ class VAE(CheckpointedNoise, L.LightningModule):
     ) -> Tensor:
         """Per-image one-sample negative ELBO in nats (a bound on -log p(x)): high for unusual x.
 
-        `x` as the datamodules give it; binarizing models first binarize it with `generator`
-        (default: the fixed draw of evaluation batch 0), which also draws the latent sample.
+        `x` as the datamodules give it. Binarizing models binarize it, and the latent sample is
+        drawn, from `generator`, by default from each image's own evaluation noise (as in the test
+        step), so an image's score does not depend on the batch it is scored in.
         """
-        generator = generator if generator is not None else self.evaluation_generator(0)
-        x = self.prepare_images(x.to(self.device), generator)
-        log_likelihood, kl = self.elbo_terms(x, self.labels_on_device(labels), generator)
+        x = x.to(self.device)
+        noise = generator if generator is not None else self.evaluation_noise(x)
+        x = self.prepare_images(x, noise)
+        log_likelihood, kl = self.elbo_terms(x, self.labels_on_device(labels), noise)
         return kl - log_likelihood
 
     @torch.no_grad()
