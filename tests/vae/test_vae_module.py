@@ -205,6 +205,12 @@ def test_vae_anomaly_score_is_the_per_image_negative_elbo():
     torch.testing.assert_close(vae.anomaly_score(x), vae.anomaly_score(x))
 
 
+def test_reconstruction_of_an_image_does_not_depend_on_its_batch():
+    vae = tiny_vae(binarize=True)
+    x = images(8)
+    torch.testing.assert_close(vae.reconstruct(x[2:5]), vae.reconstruct(x)[2:5], rtol=0, atol=1e-6)
+
+
 @pytest.mark.parametrize("module_class", [VAE, Autoencoder])
 def test_anomaly_score_of_an_image_does_not_depend_on_its_batch(module_class):
     torch.manual_seed(0)
