@@ -67,9 +67,10 @@ class Autoencoder(VAE):
         self, x: Tensor, labels: Tensor | None = None, generator: torch.Generator | None = None
     ) -> Tensor:
         """Per-image reconstruction NLL in nats of x as the datamodules give it: high for inputs
-        unlike the training data. Binarizing models binarize x with `generator` (default fixed)."""
-        generator = generator if generator is not None else self.evaluation_generator(0)
-        x = self.prepare_images(x.to(self.device), generator)
+        unlike the training data. Binarizing models binarize x with `generator`, by default with
+        each image's own evaluation noise, so an image's score does not depend on its batch."""
+        x = x.to(self.device)
+        x = self.prepare_images(x, generator if generator is not None else self.evaluation_noise(x))
         return self.reconstruction_nll(x, self.labels_on_device(labels))
 
     @torch.no_grad()

@@ -76,7 +76,7 @@ class Sampling:
 class DenoisingModel(CheckpointedNoise, ClipWithModuleDefault, L.LightningModule):
     """What DDPM and flow matching share: EMA, label dropout, sampling, optimisation, evaluation.
 
-    Capabilities (lightning_modules.interface): ImageSampler, LikelihoodModel.
+    Capabilities (lightning_modules.interface): ImageSampler, ConfigurableSampler, LikelihoodModel.
     """
 
     samplers: tuple[str, ...] = ()

@@ -51,6 +51,24 @@ class TemperatureSampler(ImageSampler, Protocol):
 
 
 @runtime_checkable
+class ConfigurableSampler(ImageSampler, Protocol):
+    """An ImageSampler whose sampling procedure is chosen after training (diffusion, flow matching):
+    `make evaluate` and `make sample` pass `sampler=`, `steps=`, `guidance=` and `eta=` to it."""
+
+    def configure_sampling(
+        self,
+        sampler: str | None = None,
+        steps: int | None = None,
+        guidance: float | None = None,
+        eta: float | None = None,
+    ) -> Any:
+        """Change how `sample` draws: the sampler's name, its step count, the classifier-free
+        guidance scale and DDIM's eta; None keeps a setting. Raises ValueError naming a bad
+        setting before anything is drawn; returns the settings now in use."""
+        ...
+
+
+@runtime_checkable
 class LikelihoodModel(Protocol):
     """Scores held-out data by its likelihood: its test pass (`Trainer.test`) logs `test/bits_per_dim`.
 

@@ -17,6 +17,7 @@ from torch import Tensor, nn
 
 from lightning_modules.callbacks.stylegan2_grids import interpolation_grid, style_mixing_grid, truncation_grid
 from lightning_modules.gan import GAN
+from lightning_modules.networks.checks import check_positive
 from lightning_modules.objectives.adversarial import mean_discriminator_output
 from lightning_modules.objectives.stylegan2_regularizers import (
     lazy_regularization_adam,
@@ -88,13 +89,13 @@ class StyleGAN2(GAN):
             ema_decay=None,  # the EMA here has a half-life in images (below)
             seed=seed,
         )
-        for name, value in {"r1_interval": r1_interval, "path_length_interval": path_length_interval}.items():
-            if value < 1:
-                raise ValueError(f"{name} must be >= 1 (regularize every that many steps), got {value}")
+        check_positive(
+            r1_interval=r1_interval,
+            path_length_interval=path_length_interval,
+            path_length_batch_shrink=path_length_batch_shrink,
+        )
         if r1_gamma < 0 or path_length_weight < 0:
             raise ValueError(f"r1_gamma and path_length_weight must be >= 0, got {r1_gamma}, {path_length_weight}")
-        if path_length_batch_shrink < 1:
-            raise ValueError(f"path_length_batch_shrink must be >= 1, got {path_length_batch_shrink}")
         if not 0.0 <= style_mixing_probability <= 1.0:
             raise ValueError(f"style_mixing_probability must lie in [0, 1], got {style_mixing_probability}")
         half_life_ema_beta(1, 0, ema_kimg, ema_rampup)  # validates both

@@ -112,7 +112,8 @@ class VAE(CheckpointedNoise, L.LightningModule):
     @torch.no_grad()
     def reconstruct(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
         """Decode the posterior mean of x: images in [0, 1] beside their inputs."""
-        x = self.prepare_images(x.to(self.device), self.evaluation_generator(0))
+        x = x.to(self.device)
+        x = self.prepare_images(x, self.evaluation_noise(x))
         labels = self.labels_for(len(x), labels)
         mean, _ = self.encode(x, labels)
         return self.likelihood.mean(self.decode(mean, labels)).float()
@@ -130,8 +131,8 @@ class VAE(CheckpointedNoise, L.LightningModule):
         """Decode straight lines between posterior means: len(x_start) * steps images, row-major."""
         x_start, x_end = x_start.to(self.device), x_end.to(self.device)
         labels = self.labels_for(len(x_start), labels)
-        start, _ = self.encode(self.prepare_images(x_start, self.evaluation_generator(0)), labels)
-        end, _ = self.encode(self.prepare_images(x_end, self.evaluation_generator(1)), labels)
+        start, _ = self.encode(self.prepare_images(x_start, self.evaluation_noise(x_start)), labels)
+        end, _ = self.encode(self.prepare_images(x_end, self.evaluation_noise(x_end)), labels)
         weights = torch.linspace(0, 1, steps, device=self.device).view(1, steps, 1)
         path = (start[:, None] * (1 - weights) + end[:, None] * weights).flatten(0, 1)
         path_labels = labels.repeat_interleave(steps) if labels is not None else None
@@ -169,12 +170,14 @@ class VAE(CheckpointedNoise, L.LightningModule):
     ) -> Tensor:
         """Per-image one-sample negative ELBO in nats (a bound on -log p(x)): high for unusual x.
 
-        `x` as the datamodules give it; binarizing models first binarize it with `generator`
-        (default: the fixed draw of evaluation batch 0), which also draws the latent sample.
+        `x` as the datamodules give it. Binarizing models binarize it, and the latent sample is
+        drawn, from `generator`, by default from each image's own evaluation noise (as in the test
+        step), so an image's score does not depend on the batch it is scored in.
         """
-        generator = generator if generator is not None else self.evaluation_generator(0)
-        x = self.prepare_images(x.to(self.device), generator)
-        log_likelihood, kl = self.elbo_terms(x, self.labels_on_device(labels), generator)
+        x = x.to(self.device)
+        noise = generator if generator is not None else self.evaluation_noise(x)
+        x = self.prepare_images(x, noise)
+        log_likelihood, kl = self.elbo_terms(x, self.labels_on_device(labels), noise)
         return kl - log_likelihood
 
     @torch.no_grad()
@@ -302,10 +305,6 @@ class VAE(CheckpointedNoise, L.LightningModule):
         """Evaluation noise that is a function of each image and the seed alone: a test score does
         not depend on the batch size, the batch order or the number of DDP processes."""
         return PerImageNoise(images, self.hparams.seed)
-
-    def evaluation_generator(self, batch_idx: int) -> torch.Generator:
-        """A fresh generator per evaluation batch: validation never touches the training noise."""
-        return torch.Generator().manual_seed(self.hparams.seed * 1_000_003 + batch_idx)
 
     def labels_on_device(self, labels: Tensor | None) -> Tensor | None:
         """Labels for conditional models (their networks say so when they are missing)."""

@@ -32,7 +32,7 @@ from genlab.evaluation.measure import (
 from genlab.loggers import finish_loggers, git_commit
 from lightning_modules.callbacks import image_grids
 from lightning_modules.callbacks.image_grids import TRANSLATION_CAPTION, sample_grid, sample_grid_caption
-from lightning_modules.interface import ExtraGrids, TemperatureSampler, Translator
+from lightning_modules.interface import ConfigurableSampler, ExtraGrids, TemperatureSampler, Translator
 from lightning_modules.metrics.feature_extractors import (
     FeatureExtractor,
     classifier_feature_extractor,
@@ -67,12 +67,12 @@ SAMPLING_KEYS = ("sampler", "steps", "guidance", "eta")
 
 
 def configure_sampling(module: L.LightningModule, cfg: DictConfig) -> None:
-    """`sampler=ddim steps=50 guidance=2.0 eta=0`: how diffusion and flow-matching models sample
-    for the grid and FID, checked before anything is drawn; other families have nothing to choose."""
+    """`sampler=ddim steps=50 guidance=2.0 eta=0`: how a ConfigurableSampler (diffusion, flow matching)
+    samples for the grid and FID, checked before anything is drawn; other families have nothing to choose."""
     chosen = {key: cfg.get(key) for key in SAMPLING_KEYS if cfg.get(key) is not None}
     if not chosen:
         return
-    if not hasattr(module, "configure_sampling"):
+    if not isinstance(module, ConfigurableSampler):
         settings = " ".join(f"{key}={value}" for key, value in chosen.items())
         raise EvaluationSettingError(
             f"{settings}: sampler settings apply to diffusion and flow-matching checkpoints, not to "

@@ -7,15 +7,13 @@ Usage: python tests/stylegan2/ddp_run.py <output folder>
 import sys
 from pathlib import Path
 
-import lightning as L
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
-from lightning.pytorch.callbacks import Callback
-from lightning.pytorch.strategies import DDPStrategy
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader
 
-CONF = Path(__file__).resolve().parents[2] / "conf"
+from tests.helpers.ddp import ROOT, SaveEachRank, black_and_white_images, two_rank_trainer
+
 TINY = [
     "experiment=stylegan2_mnist",
     "data.image_size=8",
@@ -28,37 +26,13 @@ TINY = [
 ]
 
 
-class SaveWeightsPerRank(Callback):
-    def __init__(self, out_dir: Path) -> None:
-        self.out_dir = out_dir
-
-    def on_train_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
-        state = {name: value.detach().cpu() for name, value in module.state_dict().items()}
-        torch.save(state, self.out_dir / f"rank{trainer.global_rank}.pt")
-
-
 def main(out_dir: Path) -> None:
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         cfg = compose(config_name="train", overrides=TINY)
     torch.manual_seed(0)
     module = instantiate(cfg.model)
-    # Two very different halves: the sampler gives each rank one, so unsynchronised gradients would differ.
-    images = torch.cat([torch.zeros(4, 1, 8, 8), torch.ones(4, 1, 8, 8)])
-    data = DataLoader(TensorDataset(images, torch.zeros(8, dtype=torch.long)), batch_size=4)
-    trainer = L.Trainer(
-        accelerator="cpu",
-        devices=2,
-        strategy=DDPStrategy(process_group_backend="gloo", find_unused_parameters=True),
-        max_epochs=1,
-        limit_train_batches=1,
-        limit_val_batches=0,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=out_dir,
-        callbacks=[SaveWeightsPerRank(out_dir)],
-    )
+    data = DataLoader(black_and_white_images(8, size=8), batch_size=4)
+    trainer = two_rank_trainer(out_dir, [SaveEachRank(out_dir)], limit_train_batches=1)
     trainer.fit(module, data)
 
 

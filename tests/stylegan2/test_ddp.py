@@ -1,24 +1,15 @@
 """DDP with 2 CPU processes: R1 and path-length gradients (double backward) are averaged across ranks."""
 
-import os
-import subprocess
-import sys
-
 import pytest
 import torch
 
-from tests.helpers.config import ROOT
+from tests.helpers.ddp import ROOT, load_ranks, run_script_on_two_ranks
 
 
 @pytest.mark.slow
 def test_regularized_step_leaves_identical_weights_on_both_ranks(tmp_path):
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    script = ROOT / "tests" / "stylegan2" / "ddp_run.py"
-    result = subprocess.run(
-        [sys.executable, str(script), str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=300, env=env
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    first, second = (torch.load(tmp_path / f"rank{rank}.pt", weights_only=True) for rank in (0, 1))
+    run_script_on_two_ranks(ROOT / "tests" / "stylegan2" / "ddp_run.py", tmp_path)
+    first, second = (saved["weights"] for saved in load_ranks(tmp_path))
     assert first["discriminator_steps"] == 1 and first["generator_steps"] == 1
     # Each rank saw its own images and noise (its rank-local path-length mean shows it), so equal
     # weights mean every gradient, the double-backward ones included, was averaged.

@@ -26,7 +26,8 @@ SHORT = ["experiment=stylegan2_mnist", *TINY, *SHORT_LOOP, "data.batch_size=8"]
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ("model.r1_interval=0", "r1_interval must be >= 1"),
+        ("model.r1_interval=0", "r1_interval must be positive, got 0"),
+        ("model.path_length_batch_shrink=0", "path_length_batch_shrink must be positive, got 0"),
         ("model.style_mixing_probability=2", r"style_mixing_probability must lie in \[0, 1\], got 2"),
         ("model.augment=colour", r"Unknown DiffAugment transform\(s\) \['colour'\]"),
         ("data.image_size=28", r"power of two >= 4 .* got 28"),

@@ -21,6 +21,7 @@ from lightning_modules.diffusion import DDPM, FlowMatching
 from lightning_modules.flow import NormalizingFlow
 from lightning_modules.gan import GAN
 from lightning_modules.interface import (
+    ConfigurableSampler,
     ExtraGrids,
     ImageSampler,
     LikelihoodModel,
@@ -32,7 +33,15 @@ from lightning_modules.stylegan2 import StyleGAN2
 from lightning_modules.vae import VAE
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
-CAPABILITIES = (ExtraGrids, ImageSampler, TemperatureSampler, LikelihoodModel, Reconstructor, Translator)
+CAPABILITIES = (
+    ConfigurableSampler,
+    ExtraGrids,
+    ImageSampler,
+    TemperatureSampler,
+    LikelihoodModel,
+    Reconstructor,
+    Translator,
+)
 # One experiment per family class; the CycleGAN is built without its feature classifier (no training).
 EXPERIMENTS = {
     GAN: ["experiment=dcgan"],

@@ -205,6 +205,34 @@ def test_vae_anomaly_score_is_the_per_image_negative_elbo():
     torch.testing.assert_close(vae.anomaly_score(x), vae.anomaly_score(x))
 
 
+def test_reconstruction_of_an_image_does_not_depend_on_its_batch():
+    vae = tiny_vae(binarize=True)
+    x = images(8)
+    torch.testing.assert_close(vae.reconstruct(x[2:5]), vae.reconstruct(x)[2:5], rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("module_class", [VAE, Autoencoder])
+def test_anomaly_score_of_an_image_does_not_depend_on_its_batch(module_class):
+    torch.manual_seed(0)
+    module = tiny_vae(module_class=module_class, binarize=True)
+    x = images(8)
+    together = module.anomaly_score(x)
+    in_two_batches = torch.cat([module.anomaly_score(x[:3]), module.anomaly_score(x[3:])])
+    order = torch.tensor([5, 0, 7, 2, 6, 1, 4, 3])
+    reordered = torch.cat([module.anomaly_score(x[order[:3]]), module.anomaly_score(x[order[3:]])])
+    torch.testing.assert_close(in_two_batches, together, rtol=0, atol=1e-5)
+    torch.testing.assert_close(reordered, together[order], rtol=0, atol=1e-5)
+
+
+def test_vae_anomaly_score_by_default_matches_the_test_steps_noise():
+    torch.manual_seed(0)
+    vae = tiny_vae(binarize=True)
+    x = images(8)
+    noise = vae.evaluation_noise(x)
+    expected = vae.evaluation_metrics(vae.prepare_images(x, noise), None, "test", noise)["test/nelbo_nats"]
+    torch.testing.assert_close(vae.anomaly_score(x).mean(), expected)
+
+
 def test_autoencoder_anomaly_score_binarizes_like_evaluation():
     torch.manual_seed(0)
     autoencoder = tiny_vae(module_class=Autoencoder, binarize=True)
