@@ -63,8 +63,10 @@ class SaveActNormPerRank(Callback):
 @pytest.mark.slow
 def test_ddp_two_cpu_processes_keep_actnorm_identical(tmp_path):
     torch.manual_seed(0)
-    # Two very different halves: DDP's sampler gives each rank one, so rank-local init would differ.
-    images = torch.cat([torch.randint(0, 64, (8, 1, 8, 8)), torch.randint(192, 256, (8, 1, 8, 8))])
+    # DDP's sampler deals images out alternately (rank 0: 0, 2, 4, ...), so rank 0 gets only dark
+    # images and rank 1 only bright ones: rank-local initialization would differ.
+    dark, bright = torch.randint(0, 64, (8, 1, 8, 8)), torch.randint(192, 256, (8, 1, 8, 8))
+    images = torch.stack([dark, bright], dim=1).flatten(0, 1)
     data = DataLoader(TensorDataset(images.float() / 255, torch.zeros(16, dtype=torch.long)), 8)
     module = NormalizingFlow(
         Glow(1, 8, num_levels=2, num_steps=1, hidden_channels=8),
