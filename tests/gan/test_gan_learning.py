@@ -70,16 +70,16 @@ def run(experiment, steps, make_config, tmp_path, judge):
     return before, after
 
 
-# Thresholds come from measured CPU runs (width 32, batch 64, 2000 steps, about 50 s each):
-# untrained generators score classifier-FID ~1600 with no sample classified with confidence; the
-# DCGAN reached FID 78-90 with 37-41% confident samples, the cGAN FID 57-64 with 66-73% of samples
-# classified as the label they were drawn for (chance: 10%).
+# Thresholds come from measured CPU runs (width 32, batch 64): untrained generators score
+# classifier-FID ~1700 with no sample classified with confidence. After 1000 steps the DCGAN reached
+# FID 107, 114, 122 with 32%, 27%, 26% confident samples (seeds 0, 1, 2); after 2000 steps the cGAN
+# reached FID 57-64 with 66-73% of samples classified as the label they were drawn for (chance: 10%).
 
 
 def test_dcgan_learns_digits(make_config, tmp_path, judge):
-    before, after = run("dcgan", 2000, make_config, tmp_path, judge)
-    assert after["fid"] < 0.15 * before["fid"]
-    assert before["confident"] < 0.05 and after["confident"] > 0.25
+    before, after = run("dcgan", 1000, make_config, tmp_path, judge)
+    assert after["fid"] < 0.1 * before["fid"]
+    assert before["confident"] < 0.05 and after["confident"] > 0.15
 
 
 def test_cgan_samples_are_of_the_asked_class(make_config, tmp_path, judge):
