@@ -2,7 +2,8 @@
 
 `python -m genlab.compare outputs/dcgan/2026-* --out outputs/compare` (`make compare RUNS=...`)
 reads each run folder's `csv/version_*/metrics.csv` and `.hydra/config.yaml` and writes into `--out`:
-one PNG per key metric with the runs' curves overlaid, `parallel_coordinates.png` (the differing
+one PNG per key metric with the runs' curves overlaid, `samples.png` (the sample grids `make evaluate`
+wrote, side by side), `parallel_coordinates.png` (the differing
 hyperparameters against the final value of the runs' common metric), and `report.md` with a table of
 the hyperparameters that differ and one of the final metrics: val/, test/ and the evaluate/ numbers
 that `make evaluate ... ARGS='log_to_run=true'` adds to a run (`--table` picks the columns). A multirun
@@ -226,6 +227,28 @@ def plot_curves(runs: Sequence[Run], labels: Sequence[str], metric: str, path: P
     plt.close(figure)
 
 
+def evaluation_grid(run_dir: Path) -> Path | None:
+    """The sample grid `make evaluate` last wrote beside one of the run's checkpoints, if any."""
+    grids = sorted((run_dir / "checkpoints").glob("*_samples.png"), key=lambda path: path.stat().st_mtime)
+    return grids[-1] if grids else None
+
+
+def plot_sample_grids(grids: Sequence[tuple[str, Path]], path: Path) -> None:
+    """The runs' evaluation sample grids side by side, each under its run's label."""
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    figure, axes = plt.subplots(1, len(grids), figsize=(3.2 * len(grids), 3.6), squeeze=False)
+    for axis, (label, grid) in zip(axes[0], grids, strict=True):
+        with Image.open(grid) as image:
+            axis.imshow(image.convert("RGB"))
+        axis.set_title(label, fontsize=8)
+        axis.axis("off")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
 def axis_positions(values: Sequence[Any]) -> tuple[list[float], list[float], list[str]]:
     """Values mapped onto [0, 1], with tick positions and labels: numbers linearly (log when they span
     more than a decade, as learning rates do), anything else as evenly spaced categories."""
@@ -318,6 +341,10 @@ def write_report(
     lines += ["", "## Final metrics (last logged value)", ""]
     rows = [[label, *(run.final(name) for name in finals)] for label, run in labelled]
     lines += [markdown_table(["run", *finals], rows)]
+    grids = [(label, grid) for label, run in labelled if (grid := evaluation_grid(run.path)) is not None]
+    if grids:
+        plot_sample_grids(grids, out / "samples.png")
+        lines += ["", "## Samples (the grid `make evaluate` last wrote)", "", "![samples](samples.png)"]
     lines += ["", "## Curves", ""]
     for metric in curves if curves is not None else metric_names(runs, CURVE_PREFIXES):
         plot_curves(runs, labels, metric, out / metric_file_name(metric))

@@ -118,7 +118,7 @@ def test_second_evaluation_reads_real_features_from_the_cache(checkpoints, sessi
     assert evaluate(cfg)["metrics"] == first
 
 
-def test_logs_to_the_runs_own_csv_logger_where_make_compare_tables_it(checkpoints, tmp_path) -> None:
+def test_logs_to_the_runs_own_csv_logger_where_make_compare_shows_it(checkpoints, tmp_path) -> None:
     checkpoint = checkpoints("dcgan")
     metrics = evaluate(evaluate_config(checkpoint, "log_to_run=true"))["metrics"]
     logged = list((checkpoint.parents[1] / "csv").glob("version_*/metrics.csv"))
@@ -128,6 +128,9 @@ def test_logs_to_the_runs_own_csv_logger_where_make_compare_tables_it(checkpoint
     (row,) = table_after((tmp_path / "report.md").read_text(), "## Final metrics (last logged value)")
     assert list(row)[:3] == ["run", "evaluate/fid", "evaluate/mode_coverage/classes_covered"]
     assert float(row["evaluate/fid"]) == pytest.approx(metrics["fid"], rel=1e-5)
+    assert "![samples](samples.png)" in (tmp_path / "report.md").read_text()
+    with Image.open(tmp_path / "samples.png") as picture:
+        assert picture.format == "PNG" and len(set(picture.convert("L").getdata())) > 2, "a blank samples picture"
 
 
 def test_logs_to_the_same_wandb_run_offline(tmp_path) -> None:
