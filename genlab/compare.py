@@ -238,12 +238,15 @@ def plot_sample_grids(grids: Sequence[tuple[str, Path]], path: Path) -> None:
     import matplotlib.pyplot as plt
     from PIL import Image
 
-    figure, axes = plt.subplots(1, len(grids), figsize=(3.2 * len(grids), 3.6), squeeze=False)
-    for axis, (label, grid) in zip(axes[0], grids, strict=True):
+    columns = min(4, len(grids))
+    rows = math.ceil(len(grids) / columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(3.6 * columns, 3.8 * rows), squeeze=False)
+    for axis in axes.flat:
+        axis.axis("off")
+    for axis, (label, grid) in zip(axes.flat, grids, strict=False):
         with Image.open(grid) as image:
             axis.imshow(image.convert("RGB"))
-        axis.set_title(label, fontsize=8)
-        axis.axis("off")
+        axis.set_title(label, fontsize=9)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
