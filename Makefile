@@ -53,7 +53,7 @@ sweep: check-model install ## W&B sweep of conf/sweep/MODEL.yaml plus an agent (
 sweep-local: check-model install ## The same search space offline: Optuna over TRIALS= trials, ARGS= overrides
 	$(PYTHON) -m genlab.sweeps local $(MODEL) --trials $(TRIALS) $(ARGS)
 
-compare: install ## Curves, parallel coordinates and a table of runs: RUNS='outputs/dcgan/*' [OUT=dir] [TABLE='evaluate/*/fid ...']
+compare: install ## Curves, parallel coordinates and a table of runs: RUNS='outputs/dcgan/*' [OUT=dir] [TABLE='evaluate/fid ...']
 	@[ -n "$(RUNS)" ] || { echo "Name the runs: make compare RUNS='outputs/dcgan/2026-*' (folders, globs or a multirun folder)" >&2; exit 2; }
 	$(PYTHON) -m genlab.compare $(RUNS) $(if $(OUT),--out $(OUT)) $(if $(TABLE),--table $(foreach column,$(TABLE),'$(column)'))
 
