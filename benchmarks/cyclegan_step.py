@@ -13,7 +13,7 @@ import time
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import Callback
+from step_timer import StepTimer, synchronize
 from torch.utils.data import DataLoader, Dataset
 
 from lightning_modules.cyclegan import CycleGAN
@@ -92,11 +92,6 @@ def plain_step(nets, optimizers, pools, real_a, real_b) -> None:
     optimizer_d.step()
 
 
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
 def time_plain_loop(args: argparse.Namespace, device: torch.device) -> float:
     nets = {name: net.to(device) for name, net in networks(args.size).items()}
     optimizers = (
@@ -116,22 +111,6 @@ def time_plain_loop(args: argparse.Namespace, device: torch.device) -> float:
     return args.steps / (time.perf_counter() - start)
 
 
-class StepTimer(Callback):
-    """Wall time from the first timed batch's start to the last batch's end."""
-
-    def __init__(self, warmup: int) -> None:
-        self.warmup, self.start, self.end = warmup, 0.0, 0.0
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
-        if batch_idx == self.warmup:
-            synchronize(pl_module.device)
-            self.start = time.perf_counter()
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        synchronize(pl_module.device)
-        self.end = time.perf_counter()
-
-
 def time_lightning_module(args: argparse.Namespace, device: torch.device) -> float:
     # n_epochs/n_epochs_decay match the 1-epoch run, so no schedule warning.
     module = CycleGAN(**networks(args.size), optimizer_g=adam, optimizer_d=adam, n_epochs=1, n_epochs_decay=0)
@@ -149,7 +128,7 @@ def time_lightning_module(args: argparse.Namespace, device: torch.device) -> flo
     )
     loader = DataLoader(RandomPairs(args.warmup + args.steps, args.size), batch_size=args.batch_size)
     trainer.fit(module, train_dataloaders=loader)
-    return args.steps / (timer.end - timer.start)
+    return args.steps / timer.wall_seconds
 
 
 def main() -> None:

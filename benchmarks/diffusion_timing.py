@@ -10,14 +10,13 @@ seconds are printed: on a shared machine the CPU seconds are the comparable numb
 """
 
 import argparse
-import resource
-import time
 from pathlib import Path
 
 import lightning as L
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
+from step_timer import StepTimer, clocks
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 FAMILIES = ("dcgan", "vae", "realnvp", "ddpm", "flow_matching")
@@ -25,24 +24,6 @@ SAMPLER_STEPS = {
     "ddpm": [("ddim", 10), ("ddim", 50), ("ddpm", None)],
     "flow_matching": [("heun", 10), ("heun", 50), ("heun", 1000)],
 }
-
-
-def clocks() -> tuple[float, float]:
-    """(wall seconds, CPU seconds of this process)."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return time.perf_counter(), usage.ru_utime + usage.ru_stime
-
-
-class StepTimer(L.Callback):
-    """Wall and CPU time from the end of the warm-up batches to the end of the last batch."""
-
-    def __init__(self, warmup: int) -> None:
-        self.warmup, self.start, self.end = warmup, (0.0, 0.0), (0.0, 0.0)
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        if batch_idx == self.warmup - 1:
-            self.start = clocks()
-        self.end = clocks()
 
 
 def build(experiment: str, batch_size: int):
@@ -70,7 +51,7 @@ def time_training(experiment: str, args: argparse.Namespace, root: Path) -> tupl
         default_root_dir=root,
     )
     trainer.fit(module, datamodule)
-    return tuple((end - start) / args.steps for start, end in zip(timer.start, timer.end, strict=True))
+    return timer.wall_seconds / args.steps, timer.cpu_seconds / args.steps
 
 
 def time_sampling(module: L.LightningModule, count: int) -> tuple[float, float]:

@@ -14,29 +14,11 @@ from contextlib import nullcontext
 import lightning as L
 import torch
 from hydra.utils import instantiate
+from step_timer import StepTimer, synchronize
 
 from genlab.run import compose_conf
 from lightning_modules.objectives.adversarial import adversarial_loss
 from lightning_modules.training.ema import ema_copy
-
-
-class StepTimer(L.Callback):
-    """Wall time from the end of the warm-up batches to the end of the last batch."""
-
-    def __init__(self, warmup: int) -> None:
-        self.warmup, self.start, self.end = warmup, 0.0, 0.0
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        if batch_idx == self.warmup - 1:
-            synchronize(pl_module.device)
-            self.start = time.perf_counter()
-        synchronize(pl_module.device)
-        self.end = time.perf_counter()
-
-
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def build(args: argparse.Namespace):
@@ -61,7 +43,7 @@ def lightning_run(cfg, datamodule, args) -> float:
         callbacks=[timer],
     )  # fmt: skip
     trainer.fit(module, datamodule)
-    return args.steps * args.batch_size / (timer.end - timer.start)
+    return args.steps * args.batch_size / timer.wall_seconds
 
 
 def plain_run(cfg, datamodule, args) -> float:

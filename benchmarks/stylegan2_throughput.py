@@ -12,36 +12,17 @@ Prints wall and CPU (user + sys) images/second; on a shared machine trust the CP
 import argparse
 import logging
 import os
-import time
 from pathlib import Path
 
 import lightning as L
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
+from step_timer import StepTimer
 from torch.utils.data import DataLoader, TensorDataset
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 EXPERIMENTS = {"dcgan": "dcgan", "stylegan2": "stylegan2_mnist"}
-
-
-class StepTimer(L.Callback):
-    """Wall and CPU time from the end of the warm-up batches to the end of the last batch."""
-
-    def __init__(self, warmup: int) -> None:
-        self.warmup = warmup
-        self.wall = self.cpu = (0.0, 0.0)
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        now = (time.perf_counter(), cpu_seconds())
-        if batch_idx == self.warmup - 1:
-            self.start = now
-        self.end = now
-
-
-def cpu_seconds() -> float:
-    times = os.times()
-    return times.user + times.system
 
 
 def build_module(model: str, image_size: int, channels: int) -> L.LightningModule:
@@ -70,7 +51,7 @@ def images_per_second(model: str, image_size: int, args: argparse.Namespace) -> 
     )
     trainer.fit(module, loader)
     timed_images = args.steps * args.batch_size
-    return timed_images / (timer.end[0] - timer.start[0]), timed_images / (timer.end[1] - timer.start[1])
+    return timed_images / timer.wall_seconds, timed_images / timer.cpu_seconds
 
 
 def main() -> None:
