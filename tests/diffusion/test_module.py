@@ -11,7 +11,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from lightning_modules.callbacks.denoising_process import denoising_process_grid
 from lightning_modules.diffusion import DDPM, FlowMatching
 from lightning_modules.networks.unet import UNet
-from tests.helpers.trainer import quiet_trainer
+from tests.helpers.trainer import assert_same_state, quiet_trainer
 
 ADAM = functools.partial(torch.optim.Adam, lr=1e-3)
 
@@ -144,9 +144,8 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(make, tmp_path):
     fit(fresh(), 1).save_checkpoint(tmp_path / "half.ckpt")
     resumed = fresh()
     fit(resumed, 2, ckpt_path=tmp_path / "half.ckpt")
-    expected, actual = uninterrupted.state_dict(), resumed.state_dict()
-    for name in expected:
-        assert torch.equal(expected[name], actual[name]), f"{name} differs after resume"
+    actual = resumed.state_dict()
+    assert_same_state(uninterrupted.state_dict(), actual)
     assert not torch.equal(fresh().network.stem.weight, actual["network.stem.weight"])
 
 

@@ -16,6 +16,7 @@ from lightning_modules.callbacks.image_grids import sample_grid
 from lightning_modules.training.guards import NonFiniteLossError
 from tests.helpers.config import ROOT, requires_mnist
 from tests.helpers.gan import SHORT
+from tests.helpers.trainer import assert_same_state, resumed_and_uninterrupted
 
 
 @pytest.mark.parametrize(
@@ -64,21 +65,10 @@ def test_nan_loss_stops_with_the_step_and_keeps_the_last_checkpoint(tmp_path, ma
 
 @requires_mnist
 def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path, make_config):
-    def run(folder, *overrides):
-        cfg = make_config("experiment=dcgan", *SHORT, "trainer.deterministic=true", *overrides)
-        cfg.paths.output_dir = str(tmp_path / folder)
-        train(cfg)
-        return tmp_path / folder / "checkpoints" / "last.ckpt"
-
-    straight = run("straight", "trainer.max_epochs=2")
-    first_half = run("first", "trainer.max_epochs=1")
-    resumed = run("resumed", "trainer.max_epochs=2", f"ckpt_path={first_half}")
-    expected = torch.load(straight, weights_only=True)["state_dict"]
-    actual = torch.load(resumed, weights_only=True)["state_dict"]
+    overrides = ("experiment=dcgan", *SHORT, "trainer.deterministic=true")
+    expected, actual, unresumed = resumed_and_uninterrupted(make_config, tmp_path, *overrides)
     assert expected.keys() == actual.keys()
-    for name in expected:
-        assert torch.equal(expected[name], actual[name]), f"{name} differs after resume"
-    unresumed = torch.load(first_half, weights_only=True)["state_dict"]
+    assert_same_state(expected, actual)
     assert not torch.equal(unresumed["generator.net.0.weight"], actual["generator.net.0.weight"])
 
 

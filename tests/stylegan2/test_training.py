@@ -13,6 +13,7 @@ from lightning_modules.callbacks.image_grids import sample_grid
 from lightning_modules.stylegan2 import check_precision
 from tests.helpers.config import CONF, requires_mnist
 from tests.helpers.gan import SHORT_LOOP
+from tests.helpers.trainer import assert_same_state, resumed_and_uninterrupted
 
 TINY = [
     "model.generator.latent_dim=16",
@@ -68,27 +69,20 @@ def test_r1_and_path_length_train_under_bf16_mixed(make_config):
 
 @requires_mnist
 def test_resume_gives_the_same_weights_counters_and_path_length_mean(tmp_path, make_config):
-    def run(folder, *overrides):
-        # Intervals of 3 over 4-batch epochs: both regularizers fall due on either side of the resume.
-        cfg = make_config(*SHORT, "trainer.deterministic=true", "model.r1_interval=3", *overrides)
+    # Intervals of 3 over 4-batch epochs: both regularizers fall due on either side of the resume.
+    def every_third_generator_step(cfg):
         cfg.model.path_length_interval = 3
-        cfg.paths.output_dir = str(tmp_path / folder)
-        train(cfg)
-        return tmp_path / folder / "checkpoints" / "last.ckpt"
 
-    straight = run("straight", "trainer.max_epochs=2")
-    first_half = run("first", "trainer.max_epochs=1")
-    resumed = run("resumed", "trainer.max_epochs=2", f"ckpt_path={first_half}")
-    expected = torch.load(straight, weights_only=True)["state_dict"]
-    actual = torch.load(resumed, weights_only=True)["state_dict"]
+    overrides = (*SHORT, "trainer.deterministic=true", "model.r1_interval=3")
+    expected, actual, unresumed = resumed_and_uninterrupted(
+        make_config, tmp_path, *overrides, edit=every_third_generator_step
+    )
     assert expected.keys() == actual.keys()
-    for name in expected:
-        assert torch.equal(expected[name], actual[name]), f"{name} differs after resume"
+    assert_same_state(expected, actual)
     assert actual["discriminator_steps"] == 8 and actual["images_seen"] == 64
     assert actual["path_length_mean"] > 0 and actual["generator.mapping.w_mean"].abs().sum() > 0
-    unresumed = torch.load(first_half, weights_only=True)["state_dict"]
     assert not torch.equal(unresumed["path_length_mean"], actual["path_length_mean"])
-    check_make_sample_writes_the_style_grids(resumed)
+    check_make_sample_writes_the_style_grids(tmp_path / "resumed" / "checkpoints" / "last.ckpt")
 
 
 def check_make_sample_writes_the_style_grids(checkpoint):

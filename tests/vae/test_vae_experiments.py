@@ -6,6 +6,7 @@ import torch
 
 from genlab.run import train
 from tests.helpers.config import DATA_ROOT, requires_mnist
+from tests.helpers.trainer import assert_same_state, resumed_and_uninterrupted
 
 requires_fashion_mnist = pytest.mark.skipif(
     not (DATA_ROOT / "FashionMNIST" / "raw").is_dir(), reason=f"FashionMNIST not found under {DATA_ROOT}"
@@ -42,15 +43,6 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path, make_co
         "test=false",
     ]
 
-    def run(folder: str, *overrides: str):
-        cfg = make_config(*short, *overrides)
-        cfg.paths.output_dir = str(tmp_path / folder)
-        train(cfg)
-        return torch.load(tmp_path / folder / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
-
-    straight = run("straight", "trainer.max_epochs=2")
-    first_half = run("first", "trainer.max_epochs=1")
-    resumed = run("resumed", "trainer.max_epochs=2", f"ckpt_path={tmp_path / 'first' / 'checkpoints' / 'last.ckpt'}")
-    for name in straight:
-        assert torch.equal(straight[name], resumed[name]), f"{name} differs after resume"
+    straight, resumed, first_half = resumed_and_uninterrupted(make_config, tmp_path, *short)
+    assert_same_state(straight, resumed)
     assert not torch.equal(first_half["decoder.head.weight"], resumed["decoder.head.weight"])
