@@ -30,7 +30,7 @@ from lightning_modules.objectives.stylegan2_regularizers import (
 )
 from lightning_modules.training.diff_augment import check_policy, diff_augment
 from lightning_modules.training.eval_mode import evaluation_mode
-from lightning_modules.training.half_life_ema import ema_update, half_life_ema_beta
+from lightning_modules.training.half_life_ema import check_half_life, ema_update, half_life_ema_beta
 from lightning_modules.training.optimizer_factory import OptimizerFactory
 
 # Lightning precisions that run the regularizers' double backward in float16 with no loss scaler.
@@ -98,7 +98,7 @@ class StyleGAN2(GAN):
             raise ValueError(f"r1_gamma and path_length_weight must be >= 0, got {r1_gamma}, {path_length_weight}")
         if not 0.0 <= style_mixing_probability <= 1.0:
             raise ValueError(f"style_mixing_probability must lie in [0, 1], got {style_mixing_probability}")
-        half_life_ema_beta(1, 0, ema_kimg, ema_rampup)  # validates both
+        check_half_life(ema_kimg, ema_rampup)
         check_policy(augment)
         self.generator_ema = copy.deepcopy(generator).requires_grad_(False)
         for name in ("discriminator_steps", "generator_steps", "images_seen"):

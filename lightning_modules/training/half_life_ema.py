@@ -10,12 +10,17 @@ import torch
 from torch import nn
 
 
-def half_life_ema_beta(batch_images: int, images_seen: int, half_life_kimg: float, rampup: float | None) -> float:
-    """The decay of one EMA update over `batch_images` images (all processes together)."""
+def check_half_life(half_life_kimg: float, rampup: float | None) -> None:
+    """Refuse a half-life or ramp-up that is not positive, naming the setting."""
     if half_life_kimg <= 0:
         raise ValueError(f"ema_kimg must be positive, got {half_life_kimg}")
     if rampup is not None and rampup <= 0:
         raise ValueError(f"ema_rampup must be positive or null, got {rampup}")
+
+
+def half_life_ema_beta(batch_images: int, images_seen: int, half_life_kimg: float, rampup: float | None) -> float:
+    """The decay of one EMA update over `batch_images` images (all processes together)."""
+    check_half_life(half_life_kimg, rampup)
     half_life = half_life_kimg * 1000
     if rampup is not None:
         half_life = min(half_life, images_seen * rampup)
