@@ -160,11 +160,11 @@ def table_columns(runs: Sequence[Run], patterns: Sequence[str] | None) -> list[s
     logged = metric_names(runs, FINAL_PREFIXES)
     if patterns is None:
         return logged
-    columns = [name for pattern in patterns for name in fnmatch.filter(logged, pattern)]
-    unmatched = [pattern for pattern in patterns if not fnmatch.filter(logged, pattern)]
+    matches = {pattern: fnmatch.filter(logged, pattern) for pattern in patterns}
+    unmatched = [pattern for pattern, names in matches.items() if not names]
     if unmatched:
         raise ValueError(f"no run logged a metric matching {', '.join(unmatched)} (logged: {', '.join(logged)})")
-    return list(dict.fromkeys(columns))
+    return list(dict.fromkeys(name for names in matches.values() for name in names))
 
 
 def primary_metric(runs: Sequence[Run]) -> str | None:
