@@ -1,7 +1,6 @@
 """Integration: short CPU runs of DDPM and flow matching on the real MNIST learn, judged by the
 cached MNIST classifier's features (FID) and by the test likelihood in bits/dim."""
 
-import os
 from pathlib import Path
 
 import pytest
@@ -10,11 +9,9 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 from torchmetrics.image.fid import FrechetInceptionDistance
 
-from datamodules.torchvision_datamodule import TorchvisionDataModule
 from genlab.checkpoints import module_from_checkpoint
 from genlab.run import train
-from lightning_modules.metrics.feature_extractors import classifier_feature_extractor
-from tests.helpers.config import DATA_ROOT, compose_config, requires_mnist
+from tests.helpers.config import compose_config, requires_mnist
 from tests.helpers.trainer import quiet_trainer
 
 pytestmark = [pytest.mark.slow, requires_mnist]
@@ -45,19 +42,8 @@ FAMILY = {
 NUM_SAMPLES = 250
 
 
-@pytest.fixture(scope="module")
-def judge():
-    """The MNIST feature classifier and 1000 real test images."""
-    datamodule = TorchvisionDataModule("mnist", str(DATA_ROOT), batch_size=256)
-    extractor = classifier_feature_extractor(
-        datamodule, os.path.join(os.environ["GENLAB_CACHE_DIR"], "feature_classifiers")
-    )
-    datamodule.setup()
-    return extractor, torch.stack([datamodule.test_set[i][0] for i in range(1000)])
-
-
-def classifier_fid(module, judge) -> float:
-    extractor, real = judge
+def classifier_fid(module, mnist_judge) -> float:
+    extractor, real = mnist_judge
     fid = FrechetInceptionDistance(extractor.features)
     fid.update(real, real=True)
     fid.update(module.sample(NUM_SAMPLES, generator=torch.Generator().manual_seed(0)), real=False)
@@ -70,17 +56,17 @@ def untrained_bits_per_dim(module, cfg: DictConfig, root: Path) -> float:
     return trainer.test(module, datamodule, verbose=False)[0]["test/bits_per_dim"]
 
 
-def learn(experiment: str, seed: int, output: Path, judge) -> dict[str, float]:
+def learn(experiment: str, seed: int, output: Path, mnist_judge) -> dict[str, float]:
     """Classifier-FID and test bits/dim before and after a short run of `experiment`."""
     cfg = compose_config(output, [f"experiment={experiment}", f"seed={seed}", *RUN, *FAMILY[experiment]])
     untrained = instantiate(cfg.model)
     results = {
-        "fid_before": classifier_fid(untrained, judge),
+        "fid_before": classifier_fid(untrained, mnist_judge),
         "bits_before": untrained_bits_per_dim(untrained, cfg, output),
     }
     metrics = train(cfg)
     module, _ = module_from_checkpoint(output / "checkpoints" / "last.ckpt")
-    results |= {"fid_after": classifier_fid(module, judge), "bits_after": metrics["test/bits_per_dim"]}
+    results |= {"fid_after": classifier_fid(module, mnist_judge), "bits_after": metrics["test/bits_per_dim"]}
     print(f"{experiment} seed {seed}: {results}")
     return results
 
@@ -93,8 +79,8 @@ THRESHOLDS = {"ddpm": {"fid_ratio": 0.5, "bits": 3.5}, "flow_matching": {"fid_ra
 
 
 @pytest.mark.parametrize("experiment", ["ddpm", "flow_matching"])
-def test_short_mnist_run_learns_digits_and_their_likelihood(experiment, tmp_path, judge):
-    results = learn(experiment, 0, tmp_path, judge)
+def test_short_mnist_run_learns_digits_and_their_likelihood(experiment, tmp_path, mnist_judge):
+    results = learn(experiment, 0, tmp_path, mnist_judge)
     assert results["fid_after"] < THRESHOLDS[experiment]["fid_ratio"] * results["fid_before"]
     assert results["bits_after"] < THRESHOLDS[experiment]["bits"] < results["bits_before"]
     assert list((tmp_path / "images").glob("denoising_process_*.png")), "no denoising-process grid was logged"

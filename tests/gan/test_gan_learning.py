@@ -1,18 +1,14 @@
 """Integration: short CPU runs on the real MNIST learn, judged by the cached MNIST classifier."""
 
-import os
-
 import pytest
 import torch
 from hydra.utils import instantiate
 from torchmetrics.image.fid import FrechetInceptionDistance
 
-from datamodules.torchvision_datamodule import TorchvisionDataModule
 from genlab.checkpoints import module_from_checkpoint
 from genlab.run import train
 from lightning_modules.gan import GAN
-from lightning_modules.metrics.feature_extractors import classifier_feature_extractor
-from tests.helpers.config import DATA_ROOT, requires_mnist
+from tests.helpers.config import requires_mnist
 
 pytestmark = [pytest.mark.slow, requires_mnist]
 RUN = [
@@ -28,21 +24,9 @@ RUN = [
 ]
 
 
-@pytest.fixture(scope="module")
-def judge():
-    """The MNIST feature classifier and 1000 real test images."""
-    datamodule = TorchvisionDataModule("mnist", str(DATA_ROOT), batch_size=256)
-    extractor = classifier_feature_extractor(
-        datamodule, os.path.join(os.environ["GENLAB_CACHE_DIR"], "feature_classifiers")
-    )
-    datamodule.setup()
-    real = torch.stack([datamodule.test_set[i][0] for i in range(1000)])
-    return extractor, real
-
-
-def quality(module: GAN, judge) -> dict[str, float]:
+def quality(module: GAN, mnist_judge) -> dict[str, float]:
     """Classifier-feature FID of 1000 samples, share classified with confidence > 0.9, label agreement."""
-    extractor, real = judge
+    extractor, real = mnist_judge
     labels = torch.arange(1000) % 10
     conditional = {"labels": labels} if module.num_classes else {}
     fake = module.sample(1000, generator=torch.Generator().manual_seed(0), **conditional)
@@ -58,14 +42,14 @@ def quality(module: GAN, judge) -> dict[str, float]:
     }
 
 
-def run(experiment, steps, make_config, tmp_path, judge):
+def run(experiment, steps, make_config, tmp_path, mnist_judge):
     # An MNIST epoch at batch 64 has 843 batches: train in epochs of 250 batches.
     epochs = f"trainer.max_epochs={steps // 250}"
     cfg = make_config(f"experiment={experiment}", *RUN, "trainer.limit_train_batches=250", epochs)
-    before = quality(instantiate(cfg.model), judge)
+    before = quality(instantiate(cfg.model), mnist_judge)
     train(cfg)
     module, _ = module_from_checkpoint(tmp_path / "checkpoints" / "last.ckpt")
-    after = quality(module, judge)
+    after = quality(module, mnist_judge)
     print(f"{experiment}: untrained {before} -> trained {after}")
     return before, after
 
@@ -76,13 +60,13 @@ def run(experiment, steps, make_config, tmp_path, judge):
 # reached FID 57-64 with 66-73% of samples classified as the label they were drawn for (chance: 10%).
 
 
-def test_dcgan_learns_digits(make_config, tmp_path, judge):
-    before, after = run("dcgan", 1000, make_config, tmp_path, judge)
+def test_dcgan_learns_digits(make_config, tmp_path, mnist_judge):
+    before, after = run("dcgan", 1000, make_config, tmp_path, mnist_judge)
     assert after["fid"] < 0.1 * before["fid"]
     assert before["confident"] < 0.05 and after["confident"] > 0.15
 
 
-def test_cgan_samples_are_of_the_asked_class(make_config, tmp_path, judge):
-    before, after = run("cgan", 2000, make_config, tmp_path, judge)
+def test_cgan_samples_are_of_the_asked_class(make_config, tmp_path, mnist_judge):
+    before, after = run("cgan", 2000, make_config, tmp_path, mnist_judge)
     assert after["fid"] < 0.15 * before["fid"]
     assert after["label_accuracy"] > 0.4
