@@ -11,9 +11,8 @@ import argparse
 import statistics
 import time
 
-import lightning as L
 import torch
-from step_timer import StepTimer, synchronize
+from step_timer import StepTimer, synchronize, timing_trainer
 from torch.utils.data import DataLoader, Dataset
 
 from lightning_modules.cyclegan import CycleGAN
@@ -115,17 +114,7 @@ def time_lightning_module(args: argparse.Namespace, device: torch.device) -> flo
     # n_epochs/n_epochs_decay match the 1-epoch run, so no schedule warning.
     module = CycleGAN(**networks(args.size), optimizer_g=adam, optimizer_d=adam, n_epochs=1, n_epochs_decay=0)
     timer = StepTimer(args.warmup)
-    trainer = L.Trainer(
-        accelerator=device.type,
-        devices=1,
-        max_epochs=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        limit_val_batches=0,
-        callbacks=[timer],
-    )
+    trainer = timing_trainer(timer, accelerator=device.type, devices=1)
     loader = DataLoader(RandomPairs(args.warmup + args.steps, args.size), batch_size=args.batch_size)
     trainer.fit(module, train_dataloaders=loader)
     return args.steps / timer.wall_seconds

@@ -16,7 +16,7 @@ import lightning as L
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
-from step_timer import StepTimer, clocks
+from step_timer import StepTimer, clocks, timing_trainer
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 FAMILIES = ("dcgan", "vae", "realnvp", "ddpm", "flow_matching")
@@ -38,17 +38,8 @@ def time_training(experiment: str, args: argparse.Namespace, root: Path) -> tupl
     cfg, module = build(experiment, args.batch_size)
     datamodule = instantiate(cfg.data)
     timer = StepTimer(args.warmup)
-    trainer = L.Trainer(
-        accelerator="cpu",
-        max_epochs=1,
-        limit_train_batches=args.warmup + args.steps,
-        limit_val_batches=0,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        callbacks=[timer],
-        default_root_dir=root,
+    trainer = timing_trainer(
+        timer, accelerator="cpu", limit_train_batches=args.warmup + args.steps, default_root_dir=root
     )
     trainer.fit(module, datamodule)
     return timer.wall_seconds / args.steps, timer.cpu_seconds / args.steps

@@ -11,10 +11,9 @@ import statistics
 import time
 from contextlib import nullcontext
 
-import lightning as L
 import torch
 from hydra.utils import instantiate
-from step_timer import StepTimer, synchronize
+from step_timer import StepTimer, synchronize, timing_trainer
 
 from genlab.run import compose_conf
 from lightning_modules.objectives.adversarial import adversarial_loss
@@ -36,12 +35,13 @@ def lightning_run(cfg, datamodule, args) -> float:
     if args.channels_last:
         module = module.to(memory_format=torch.channels_last)
     timer = StepTimer(args.warmup)
-    trainer = L.Trainer(
-        accelerator=args.device, devices=1, precision=args.precision, max_epochs=1,
-        limit_train_batches=args.warmup + args.steps, limit_val_batches=0, num_sanity_val_steps=0,
-        logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-        callbacks=[timer],
-    )  # fmt: skip
+    trainer = timing_trainer(
+        timer,
+        accelerator=args.device,
+        devices=1,
+        precision=args.precision,
+        limit_train_batches=args.warmup + args.steps,
+    )
     trainer.fit(module, datamodule)
     return args.steps * args.batch_size / timer.wall_seconds
 

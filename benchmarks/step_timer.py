@@ -1,4 +1,5 @@
-"""Timing Lightning training steps for the benchmarks: wall and CPU seconds after the warm-up batches."""
+"""Timing Lightning training steps for the benchmarks: wall and CPU seconds after the warm-up batches,
+and a Trainer that does nothing but train and time."""
 
 import os
 import time
@@ -40,3 +41,19 @@ class StepTimer(L.Callback):
     @property
     def cpu_seconds(self) -> float:
         return self.end[1] - self.start[1]
+
+
+def timing_trainer(timer: StepTimer, **kwargs) -> L.Trainer:
+    """One epoch of training only (no validation, logger, checkpoints or progress bar), timed by
+    `timer`; `kwargs` add to or override these settings."""
+    settings = dict(
+        max_epochs=1,
+        limit_val_batches=0,
+        num_sanity_val_steps=0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[timer],
+    )
+    return L.Trainer(**(settings | kwargs))

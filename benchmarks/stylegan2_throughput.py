@@ -18,7 +18,7 @@ import lightning as L
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
-from step_timer import StepTimer
+from step_timer import StepTimer, timing_trainer
 from torch.utils.data import DataLoader, TensorDataset
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
@@ -40,15 +40,7 @@ def images_per_second(model: str, image_size: int, args: argparse.Namespace) -> 
     labels = torch.zeros(len(images), dtype=torch.long)
     loader = DataLoader(TensorDataset(images, labels), batch_size=args.batch_size)
     timer = StepTimer(args.warmup)
-    trainer = L.Trainer(
-        accelerator="cpu",
-        max_epochs=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        callbacks=[timer],
-    )
+    trainer = timing_trainer(timer, accelerator="cpu")
     trainer.fit(module, loader)
     timed_images = args.steps * args.batch_size
     return timed_images / timer.wall_seconds, timed_images / timer.cpu_seconds
