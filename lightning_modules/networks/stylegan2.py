@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from lightning_modules.networks.checks import check_positive
 from lightning_modules.networks.stylegan2_layers import (
     EqualizedConv2d,
     EqualizedLinear,
@@ -103,15 +104,30 @@ class MappingNetwork(nn.Module):
 class SynthesisNetwork(nn.Module):
     """w per layer, shape (B, num_ws, w_dim) -> images (B, C, S, S), from a constant 4x4 input."""
 
-    def __init__(self, w_dim: int, image_size: int, channels: int, channel_base: int, channel_max: int) -> None:
+    def __init__(
+        self,
+        w_dim: int,
+        image_size: int,
+        channels: int,
+        channel_base: int,
+        channel_max: int,
+        affine_lr_multiplier: float = 1.0,
+    ) -> None:
         super().__init__()
         log2 = resolution_log2(image_size)
         width = [channels_at(2**k, channel_base, channel_max) for k in range(2, log2 + 1)]
+        lr = affine_lr_multiplier
         self.constant = nn.Parameter(torch.randn(1, width[0], 4, 4))
-        self.first = StyledConv(width[0], width[0], w_dim)
-        self.first_rgb = ToRGB(width[0], channels, w_dim)
+        self.first = StyledConv(width[0], width[0], w_dim, affine_lr_multiplier=lr)
+        self.first_rgb = ToRGB(width[0], channels, w_dim, affine_lr_multiplier=lr)
         self.blocks = nn.ModuleList(
-            nn.ModuleList([StyledConv(a, b, w_dim, up=True), StyledConv(b, b, w_dim), ToRGB(b, channels, w_dim)])
+            nn.ModuleList(
+                [
+                    StyledConv(a, b, w_dim, up=True, affine_lr_multiplier=lr),
+                    StyledConv(b, b, w_dim, affine_lr_multiplier=lr),
+                    ToRGB(b, channels, w_dim, affine_lr_multiplier=lr),
+                ]
+            )
             for a, b in pairwise(width)
         )
         # Each block's toRGB shares its w with the next block's first conv (the official indexing).
@@ -130,7 +146,10 @@ class SynthesisNetwork(nn.Module):
 
 
 class StyleGAN2Generator(nn.Module):
-    """z (B, latent_dim) and labels -> images in about [-1, 1] (not squashed, as in the paper), shape (B, C, S, S)."""
+    """z (B, latent_dim) and labels -> images in about [-1, 1] (not squashed, as in the paper), shape (B, C, S, S).
+
+    `affine_lr_multiplier` slows (< 1) or speeds up the style affines' learning; 1 is the paper.
+    """
 
     def __init__(
         self,
@@ -143,11 +162,13 @@ class StyleGAN2Generator(nn.Module):
         channel_base: int = 16384,
         channel_max: int = 512,
         num_classes: int | None = None,
+        affine_lr_multiplier: float = 1.0,
     ) -> None:
         super().__init__()
         if num_classes is not None and num_classes <= 0:
             raise ValueError(f"num_classes must be positive, got {num_classes}")
-        self.synthesis = SynthesisNetwork(w_dim, image_size, channels, channel_base, channel_max)
+        check_positive(affine_lr_multiplier=affine_lr_multiplier)
+        self.synthesis = SynthesisNetwork(w_dim, image_size, channels, channel_base, channel_max, affine_lr_multiplier)
         self.mapping = MappingNetwork(latent_dim, w_dim, mapping_layers, mapping_lr_multiplier, num_classes)
         self.latent_dim, self.num_classes, self.num_ws = latent_dim, num_classes, self.synthesis.num_ws
 

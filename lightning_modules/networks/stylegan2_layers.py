@@ -128,7 +128,11 @@ def modulated_conv2d(
 
 
 class ModulatedConv2d(nn.Module):
-    """A conv layer whose weight is modulated by an affine map of w (the per-layer style); `up` doubles the size."""
+    """A conv layer whose weight is modulated by an affine map of w (the per-layer style); `up` doubles the size.
+
+    `affine_lr_multiplier` scales the learning speed of that affine map (1 in the paper) and
+    nothing else: the initial network is the same whatever its value.
+    """
 
     def __init__(
         self,
@@ -138,10 +142,11 @@ class ModulatedConv2d(nn.Module):
         w_dim: int,
         demodulate: bool = True,
         up: bool = False,
+        affine_lr_multiplier: float = 1.0,
     ) -> None:
         super().__init__()
         # Styles start at 1 (bias_init=1): the initial network is an unmodulated convolution.
-        self.affine = EqualizedLinear(w_dim, in_channels, bias_init=1.0)
+        self.affine = EqualizedLinear(w_dim, in_channels, bias_init=1.0, lr_multiplier=affine_lr_multiplier)
         self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel_size, kernel_size))
         self.weight_scale = 1 / math.sqrt(in_channels * kernel_size**2)
         self.demodulate, self.up, self.padding = demodulate, up, kernel_size // 2
@@ -172,9 +177,13 @@ class NoiseInjection(nn.Module):
 class StyledConv(nn.Module):
     """Modulated conv, noise, bias and leaky ReLU: one layer of the synthesis network."""
 
-    def __init__(self, in_channels: int, out_channels: int, w_dim: int, up: bool = False) -> None:
+    def __init__(
+        self, in_channels: int, out_channels: int, w_dim: int, up: bool = False, affine_lr_multiplier: float = 1.0
+    ) -> None:
         super().__init__()
-        self.conv = ModulatedConv2d(in_channels, out_channels, 3, w_dim, up=up)
+        self.conv = ModulatedConv2d(
+            in_channels, out_channels, 3, w_dim, up=up, affine_lr_multiplier=affine_lr_multiplier
+        )
         self.noise = NoiseInjection(out_channels)
         self.bias = nn.Parameter(torch.zeros(1, out_channels, 1, 1))
 
@@ -185,9 +194,11 @@ class StyledConv(nn.Module):
 class ToRGB(nn.Module):
     """A modulated 1x1 conv without demodulation to image channels, plus a bias (the skip generator's output)."""
 
-    def __init__(self, in_channels: int, image_channels: int, w_dim: int) -> None:
+    def __init__(self, in_channels: int, image_channels: int, w_dim: int, affine_lr_multiplier: float = 1.0) -> None:
         super().__init__()
-        self.conv = ModulatedConv2d(in_channels, image_channels, 1, w_dim, demodulate=False)
+        self.conv = ModulatedConv2d(
+            in_channels, image_channels, 1, w_dim, demodulate=False, affine_lr_multiplier=affine_lr_multiplier
+        )
         self.bias = nn.Parameter(torch.zeros(1, image_channels, 1, 1))
 
     def forward(self, x: Tensor, w: Tensor) -> Tensor:

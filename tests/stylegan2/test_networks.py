@@ -63,6 +63,25 @@ def test_conditional_networks_depend_on_the_label():
         generator(z)
 
 
+def test_affine_lr_multiplier_scales_how_fast_the_styles_learn_and_nothing_else():
+    z = torch.randn(4, 8, generator=torch.Generator().manual_seed(1))
+    images, style_steps = {}, {}
+    for multiplier in (1.0, 0.1):
+        torch.manual_seed(0)
+        generator = StyleGAN2Generator(
+            8, 8, 1, channels=1, image_size=8, channel_base=32, affine_lr_multiplier=multiplier
+        )
+        images[multiplier] = generator(z, generator=torch.Generator().manual_seed(2))
+        affine = generator.synthesis.first.conv.affine
+        before = affine.weight * affine.weight_scale
+        optimizer = torch.optim.Adam(generator.parameters(), lr=1e-3)
+        images[multiplier].square().sum().backward()
+        optimizer.step()
+        style_steps[multiplier] = (affine.weight * affine.weight_scale - before).detach().abs()
+    torch.testing.assert_close(images[0.1], images[1.0])  # the same initial generator
+    torch.testing.assert_close(style_steps[0.1], 0.1 * style_steps[1.0])  # a tenth of the style's step
+
+
 @pytest.mark.parametrize(
     ("build", "message"),
     [
@@ -72,6 +91,7 @@ def test_conditional_networks_depend_on_the_label():
         (lambda: MappingNetwork(latent_dim=0), "latent_dim must be positive, got 0"),
         (lambda: MappingNetwork(4, 4, 1)(torch.randn(1, 4), psi=1.5), r"psi must lie in \[0, 1\].*got 1.5"),
         (lambda: MappingNetwork(4, 4, 1)(torch.randn(1, 4), psi=-0.1), "got -0.1"),
+        (lambda: StyleGAN2Generator(image_size=8, affine_lr_multiplier=0), "affine_lr_multiplier must be positive"),
     ],
 )
 def test_bad_settings_fail_with_a_clear_message(build, message):
