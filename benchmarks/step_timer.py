@@ -1,5 +1,5 @@
 """Timing Lightning training steps for the benchmarks: wall and CPU seconds after the warm-up batches,
-and a Trainer that does nothing but train and time."""
+and Trainers that do nothing but train (and time)."""
 
 import os
 import time
@@ -43,17 +43,20 @@ class StepTimer(L.Callback):
         return self.end[1] - self.start[1]
 
 
-def timing_trainer(timer: StepTimer, **kwargs) -> L.Trainer:
-    """One epoch of training only (no validation, logger, checkpoints or progress bar), timed by
-    `timer`; `kwargs` add to or override these settings."""
+def training_only_trainer(**kwargs) -> L.Trainer:
+    """A Trainer that only trains: no validation, logger, checkpoints, progress bar or model summary;
+    `kwargs` add to or override these settings."""
     settings = dict(
-        max_epochs=1,
         limit_val_batches=0,
         num_sanity_val_steps=0,
         logger=False,
         enable_checkpointing=False,
         enable_progress_bar=False,
         enable_model_summary=False,
-        callbacks=[timer],
     )
     return L.Trainer(**(settings | kwargs))
+
+
+def timing_trainer(timer: StepTimer, **kwargs) -> L.Trainer:
+    """One epoch of `training_only_trainer`, timed by `timer`; `kwargs` add to or override its settings."""
+    return training_only_trainer(**(dict(max_epochs=1, callbacks=[timer]) | kwargs))

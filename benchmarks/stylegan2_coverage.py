@@ -20,6 +20,7 @@ import lightning as L
 import torch
 import torchvision
 from hydra.utils import instantiate
+from step_timer import training_only_trainer
 
 from genlab.run import compose_config
 from lightning_modules.metrics.feature_extractors import FeatureExtractor, classifier_feature_extractor
@@ -90,15 +91,10 @@ def main() -> None:
     data = instantiate(cfg.data)
     judge = classifier_feature_extractor(data, str(Path(cfg.paths.cache_dir) / "feature_classifiers"))
     module = instantiate(cfg.model)
-    trainer = L.Trainer(
+    trainer = training_only_trainer(
         max_time={"seconds": args.seconds},
         max_epochs=-1,
         accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        limit_val_batches=0,
         callbacks=[CoverageReport(judge, args.every, args.samples, args.grid)],
     )
     trainer.fit(module, datamodule=data)
