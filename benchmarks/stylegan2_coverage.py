@@ -29,32 +29,34 @@ from lightning_modules.stylegan2 import StyleGAN2
 
 
 @torch.no_grad()
-def coverage(module: StyleGAN2, judge: FeatureExtractor, num_samples: int) -> dict[str, float]:
-    images = module.sample(num_samples, generator=torch.Generator().manual_seed(0))
+def coverage(images: torch.Tensor, judge: FeatureExtractor) -> dict[str, float]:
+    """The judge's view of `images` in [0, 1]: classes covered, largest class share, confident share, spread."""
     probabilities = judge.logits(images).softmax(dim=1)
-    predicted = probabilities.argmax(dim=1)
-    shares = torch.bincount(predicted, minlength=10).float() / num_samples
+    covered = mode_coverage(probabilities.argmax(dim=1), num_classes=10)
     return {
-        "classes": mode_coverage(predicted, num_classes=10)["classes_covered"],
-        "largest_share": shares.max().item(),
+        "classes": covered["classes_covered"],
+        "largest_share": max(covered["class_histogram"]),
         "confident": (probabilities.max(dim=1).values > 0.9).float().mean().item(),
         "pixel_std": (images * 2 - 1).std(dim=0).mean().item(),
     }
 
 
 class CoverageReport(L.Callback):
-    """Prints one line of `coverage` and D's outputs every `every` batches and at the end."""
+    """Prints one line of `coverage` and D's outputs every `every` batches and at the end; `grid`
+    receives the first 64 samples of the last report."""
 
     def __init__(self, judge: FeatureExtractor, every: int, num_samples: int, grid: str | None = None) -> None:
         self.judge, self.every, self.num_samples, self.grid = judge, every, num_samples, grid
-        self.start = time.monotonic()
+        self.start, self.batches = time.monotonic(), 0
+        self.last_samples: torch.Tensor | None = None
 
     def report(self, trainer: L.Trainer, module: StyleGAN2) -> None:
-        scores = coverage(module, self.judge, self.num_samples)
+        self.last_samples = module.sample(self.num_samples, generator=torch.Generator().manual_seed(0))
+        scores = coverage(self.last_samples, self.judge)
         metrics = trainer.callback_metrics
         d_real, d_fake = (float(metrics.get(f"train/{name}", float("nan"))) for name in ("d_real", "d_fake"))
         print(
-            f"{int(module.discriminator_steps):>7} {time.monotonic() - self.start:>7.0f} {scores['classes']:>7} "
+            f"{self.batches:>7} {time.monotonic() - self.start:>7.0f} {scores['classes']:>7} "
             f"{scores['largest_share']:>7.2f} {scores['confident']:>9.2f} {scores['pixel_std']:>9.3f} "
             f"{d_real:>6.2f} {d_fake:>8.2f}",
             flush=True,
@@ -66,15 +68,15 @@ class CoverageReport(L.Callback):
         self.report(trainer, module)
 
     def on_train_batch_end(self, trainer: L.Trainer, module: StyleGAN2, *args: object) -> None:
-        if int(module.discriminator_steps) % self.every == 0:
+        self.batches += 1
+        if self.batches % self.every == 0:
             self.report(trainer, module)
 
     def on_train_end(self, trainer: L.Trainer, module: StyleGAN2) -> None:
-        if int(module.discriminator_steps) % self.every:
+        if self.batches % self.every:
             self.report(trainer, module)
         if self.grid:
-            samples = module.sample(64, generator=torch.Generator().manual_seed(0))
-            torchvision.utils.save_image(samples, self.grid, nrow=8)
+            torchvision.utils.save_image(self.last_samples[:64], self.grid, nrow=8)
 
 
 def main() -> None:
@@ -86,7 +88,7 @@ def main() -> None:
     parser.add_argument("overrides", nargs="*", help="Hydra overrides of experiment=stylegan2_mnist")
     args = parser.parse_args()
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
-    cfg = compose_config(["experiment=stylegan2_mnist", "logger=csv", *args.overrides], Path("outputs/coverage"))
+    cfg = compose_config(["experiment=stylegan2_mnist", *args.overrides], Path("outputs/coverage"))
     L.seed_everything(cfg.seed, verbose=False)
     data = instantiate(cfg.data)
     judge = classifier_feature_extractor(data, str(Path(cfg.paths.cache_dir) / "feature_classifiers"))
