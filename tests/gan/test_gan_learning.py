@@ -3,12 +3,12 @@
 import pytest
 import torch
 from hydra.utils import instantiate
-from torchmetrics.image.fid import FrechetInceptionDistance
 
 from genlab.checkpoints import module_from_checkpoint
 from genlab.run import train
 from lightning_modules.gan import GAN
 from tests.helpers.config import requires_mnist
+from tests.helpers.judge import judge_digits
 
 pytestmark = [pytest.mark.slow, requires_mnist]
 RUN = [
@@ -25,21 +25,11 @@ RUN = [
 
 
 def quality(module: GAN, mnist_judge) -> dict[str, float]:
-    """Classifier-feature FID of 1000 samples, share classified with confidence > 0.9, label agreement."""
-    extractor, real = mnist_judge
+    """The judge's scores of 1000 samples (labels 0-9 in turn for a conditional model)."""
     labels = torch.arange(1000) % 10
     conditional = {"labels": labels} if module.num_classes else {}
     fake = module.sample(1000, generator=torch.Generator().manual_seed(0), **conditional)
-    fid = FrechetInceptionDistance(extractor.features)
-    fid.update(real, real=True)
-    fid.update(fake, real=False)
-    with torch.no_grad():
-        probabilities = extractor.logits(fake).softmax(dim=1)
-    return {
-        "fid": fid.compute().item(),
-        "confident": (probabilities.max(dim=1).values > 0.9).float().mean().item(),
-        "label_accuracy": (probabilities.argmax(dim=1) == labels).float().mean().item(),
-    }
+    return judge_digits(fake, mnist_judge, labels if module.num_classes else None)
 
 
 def run(experiment, steps, make_config, tmp_path, mnist_judge):

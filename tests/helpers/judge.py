@@ -1,0 +1,30 @@
+"""Scores of generated MNIST digits by the learning tests' judge (the `mnist_judge` fixture)."""
+
+import torch
+from torch import Tensor
+from torchmetrics.image.fid import FrechetInceptionDistance
+
+from lightning_modules.metrics.feature_extractors import FeatureExtractor
+from lightning_modules.metrics.mode_coverage import mode_coverage
+
+
+def judge_digits(
+    fake: Tensor, mnist_judge: tuple[FeatureExtractor, Tensor], labels: Tensor | None = None
+) -> dict[str, float]:
+    """Classifier-feature FID against the judge's real images, the share classified with confidence
+    > 0.9, the classes covered (each given at least a quarter of its uniform share) and, with
+    `labels`, the share classified as the label each sample was drawn for."""
+    extractor, real = mnist_judge
+    fid = FrechetInceptionDistance(extractor.features)
+    fid.update(real, real=True)
+    fid.update(fake, real=False)
+    with torch.no_grad():
+        probabilities = extractor.logits(fake).softmax(dim=1)
+    scores = {
+        "fid": fid.compute().item(),
+        "confident": (probabilities.max(dim=1).values > 0.9).float().mean().item(),
+        "classes_covered": mode_coverage(probabilities.argmax(dim=1), num_classes=10)["classes_covered"],
+    }
+    if labels is not None:
+        scores["label_accuracy"] = (probabilities.argmax(dim=1) == labels).float().mean().item()
+    return scores
