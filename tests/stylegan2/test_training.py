@@ -32,7 +32,7 @@ SHORT = ["experiment=stylegan2_mnist", *TINY, *SHORT_LOOP, "data.batch_size=8"]
         ("model.style_mixing_probability=2", r"style_mixing_probability must lie in \[0, 1\], got 2"),
         ("model.augment=colour", r"Unknown DiffAugment transform\(s\) \['colour'\]"),
         ("data.image_size=28", r"power of two >= 4 .* got 28"),
-        ("model.generator.num_classes=10", "model.num_classes=None but the generator has num_classes=10"),
+        ("model.generator.num_classes=5", "model.num_classes=10 but the generator has num_classes=5"),
     ],
 )
 def test_nonsense_settings_fail_at_start_up(make_config, override, message):
@@ -96,7 +96,7 @@ def check_make_sample_writes_the_style_grids(checkpoint):
             sizes[suffix] = image.size
     side = 2 + 4 * 34  # 4 images of 32 px and 2 px padding
     assert sizes == {
-        "samples": (side, side),
+        "samples": (2 + 34, 2 + 10 * 34),  # conditional: one row per class, 16 // 10 samples each
         "truncation": (side, 2 + 4 * 34),  # rows psi = 1, 0.7, 0.5, 0
         "style_mixing": (side + 34, side + 34),  # plus the sources' row and column
         "interpolation": (side, side),
