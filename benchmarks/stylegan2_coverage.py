@@ -33,13 +33,13 @@ from lightning_modules.metrics.mode_coverage import mode_coverage
 def coverage(images: torch.Tensor, judge: FeatureExtractor, labels: torch.Tensor | None) -> dict[str, float]:
     """The judge's view of `images` in [0, 1]: classes covered, largest class share, confident share,
     spread, and (for a conditional model's `labels`) the share classified as the label asked for."""
-    probabilities = judge.logits(images).softmax(dim=1)
-    on_label = (probabilities.argmax(dim=1) == labels).float().mean().item() if labels is not None else float("nan")
-    covered = mode_coverage(probabilities.argmax(dim=1), num_classes=10)
+    confidence, predicted = judge.logits(images).softmax(dim=1).max(dim=1)
+    on_label = (predicted == labels).float().mean().item() if labels is not None else float("nan")
+    covered = mode_coverage(predicted, num_classes=10)
     return {
         "classes": covered["classes_covered"],
         "largest_share": max(covered["class_histogram"]),
-        "confident": (probabilities.max(dim=1).values > 0.9).float().mean().item(),
+        "confident": (confidence > 0.9).float().mean().item(),
         "pixel_std": (images * 2 - 1).std(dim=0).mean().item(),
         "on_label": on_label,
     }

@@ -26,10 +26,9 @@ RUN = [
 
 def quality(module: GAN, mnist_judge) -> dict[str, float]:
     """The judge's scores of 1000 samples (labels 0-9 in turn for a conditional model)."""
-    labels = torch.arange(1000) % 10
-    conditional = {"labels": labels} if module.num_classes else {}
-    fake = module.sample(1000, generator=torch.Generator().manual_seed(0), **conditional)
-    return judge_digits(fake, mnist_judge, labels if module.num_classes else None)
+    labels = torch.arange(1000) % 10 if module.num_classes else None
+    fake = module.sample(1000, generator=torch.Generator().manual_seed(0), labels=labels)
+    return judge_digits(fake, mnist_judge, labels)
 
 
 def run(experiment, steps, make_config, tmp_path, mnist_judge):

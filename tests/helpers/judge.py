@@ -20,11 +20,12 @@ def judge_digits(
     fid.update(fake, real=False)
     with torch.no_grad():
         probabilities = extractor.logits(fake).softmax(dim=1)
+    confidence, predicted = probabilities.max(dim=1)
     scores = {
         "fid": fid.compute().item(),
-        "confident": (probabilities.max(dim=1).values > 0.9).float().mean().item(),
-        "classes_covered": mode_coverage(probabilities.argmax(dim=1), num_classes=10)["classes_covered"],
+        "confident": (confidence > 0.9).float().mean().item(),
+        "classes_covered": mode_coverage(predicted, num_classes=10)["classes_covered"],
     }
     if labels is not None:
-        scores["label_accuracy"] = (probabilities.argmax(dim=1) == labels).float().mean().item()
+        scores["label_accuracy"] = (predicted == labels).float().mean().item()
     return scores
