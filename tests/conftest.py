@@ -1,7 +1,8 @@
-"""Shared fixtures: composed configs pointed at tmp_path, a session-wide cache, and the MNIST judge of
-the learning tests (helpers: tests/helpers/)."""
+"""Shared fixtures: composed configs pointed at tmp_path, a session-wide cache, the MNIST judge of
+the learning tests, and the training runs tests declare to run in the background (helpers: tests/helpers/)."""
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from torch import Tensor
 
 from datamodules.torchvision_datamodule import TorchvisionDataModule
 from lightning_modules.metrics.feature_extractors import FeatureExtractor, classifier_feature_extractor
+from tests.helpers.background import BackgroundTraining
 from tests.helpers.config import DATA_ROOT, compose_config
 
 
@@ -20,6 +22,35 @@ def session_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     cache = tmp_path_factory.mktemp("genlab-cache")
     os.environ["GENLAB_CACHE_DIR"] = str(cache)
     return cache
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that wait for a background run go last, so the other tests fill the time it trains."""
+    items.sort(key=lambda item: item.get_closest_marker("background_training") is not None)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def background_runs(
+    request: pytest.FixtureRequest, session_cache: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, BackgroundTraining]]:
+    """The runs of the selected, not skipped tests marked `background_training`, started now; node id -> run."""
+    runs = {}
+    for item in request.session.items:
+        marker = item.get_closest_marker("background_training")
+        skipped = any(mark.args and mark.args[0] is True for mark in item.iter_markers("skipif"))
+        if marker is not None and not skipped:
+            runs[item.nodeid] = BackgroundTraining(list(marker.args), tmp_path_factory.mktemp("background"))
+    yield runs
+    for run in runs.values():
+        run.stop()
+
+
+@pytest.fixture
+def background_run(
+    request: pytest.FixtureRequest, background_runs: dict[str, BackgroundTraining]
+) -> BackgroundTraining:
+    """This test's background training run (declared with `@pytest.mark.background_training(*overrides)`)."""
+    return background_runs[request.node.nodeid]
 
 
 @pytest.fixture
