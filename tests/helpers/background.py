@@ -43,10 +43,13 @@ class BackgroundTraining:
             raise AssertionError(f"background training failed with exit code {exit_code}:\n{self.log_tail()}")
         return self.output_dir / "checkpoints" / "last.ckpt"
 
+    def training(self) -> bool:
+        return self.process.poll() is None
+
     def log_tail(self, lines: int = 40) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 
     def stop(self) -> None:
-        if self.process.poll() is None:
+        if self.training():
             self.process.kill()
             self.process.wait()
