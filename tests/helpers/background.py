@@ -1,6 +1,6 @@
 """Training runs a test declares with `@pytest.mark.background_training(*overrides)`: tests/conftest.py
-starts them in single-threaded subprocesses as the session begins, so a long run trains on the
-core that the other tests leave idle instead of adding its whole duration to the session."""
+starts them in single-threaded subprocesses as the session begins, so a long run trains beside the
+other tests (which compute on one thread meanwhile) instead of adding its whole duration to the session."""
 
 import os
 import subprocess

@@ -2,9 +2,9 @@
 
 The run is long for a test (2500 batches, about 15 minutes of one thread), so it trains in the
 background from the start of the session (tests/helpers/background.py) and this test, which runs
-last, judges its checkpoint. Two seeds of this run (docs/stylegan2.md) scored FID 61-79 against
-about 840 untrained, all 10 classes (the rarest, 8, drawn 59-78 times in 1000) and labels matched
-93%.
+last, judges its checkpoint. This run scored FID 82 against 847 untrained, all 10 classes (the
+rarest, 8, drawn 62 times in 1000; a class counts from 25) and 90% on label; two more seeds at
+2500 batches scored FID 79 and 61, 8s 78 and 59 times, 93% (docs/stylegan2.md).
 """
 
 import pytest
