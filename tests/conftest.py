@@ -33,7 +33,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def background_runs(
     request: pytest.FixtureRequest, session_cache: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, BackgroundTraining]]:
-    """The runs of the selected, not skipped tests marked `background_training`, started now; node id -> run."""
+    """The runs of the selected, not skipped tests marked `background_training`, started now; node id -> run.
+    They start after `session_cache`, so they inherit its GENLAB_CACHE_DIR."""
     runs = {}
     for item in request.session.items:
         marker = item.get_closest_marker("background_training")

@@ -1,14 +1,12 @@
 """Integration: short CPU runs on the real MNIST learn, judged by the cached MNIST classifier."""
 
 import pytest
-import torch
 from hydra.utils import instantiate
 
 from genlab.checkpoints import module_from_checkpoint
 from genlab.run import train
-from lightning_modules.gan import GAN
 from tests.helpers.config import requires_mnist
-from tests.helpers.judge import judge_digits
+from tests.helpers.judge import judge_samples
 
 pytestmark = [pytest.mark.slow, requires_mnist]
 RUN = [
@@ -24,21 +22,14 @@ RUN = [
 ]
 
 
-def quality(module: GAN, mnist_judge) -> dict[str, float]:
-    """The judge's scores of 1000 samples (labels 0-9 in turn for a conditional model)."""
-    labels = torch.arange(1000) % 10 if module.num_classes else None
-    fake = module.sample(1000, generator=torch.Generator().manual_seed(0), labels=labels)
-    return judge_digits(fake, mnist_judge, labels)
-
-
 def run(experiment, steps, make_config, tmp_path, mnist_judge):
     # An MNIST epoch at batch 64 has 843 batches: train in epochs of 250 batches.
     epochs = f"trainer.max_epochs={steps // 250}"
     cfg = make_config(f"experiment={experiment}", *RUN, "trainer.limit_train_batches=250", epochs)
-    before = quality(instantiate(cfg.model), mnist_judge)
+    before = judge_samples(instantiate(cfg.model), mnist_judge)
     train(cfg)
     module, _ = module_from_checkpoint(tmp_path / "checkpoints" / "last.ckpt")
-    after = quality(module, mnist_judge)
+    after = judge_samples(module, mnist_judge)
     print(f"{experiment}: untrained {before} -> trained {after}")
     return before, after
 

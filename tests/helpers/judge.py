@@ -4,6 +4,7 @@ import torch
 from torch import Tensor
 from torchmetrics.image.fid import FrechetInceptionDistance
 
+from lightning_modules.interface import ImageSampler
 from lightning_modules.metrics.feature_extractors import FeatureExtractor
 from lightning_modules.metrics.mode_coverage import mode_coverage
 
@@ -29,3 +30,14 @@ def judge_digits(
     if labels is not None:
         scores["label_accuracy"] = (predicted == labels).float().mean().item()
     return scores
+
+
+def judge_samples(module: ImageSampler, mnist_judge: tuple[FeatureExtractor, Tensor]) -> dict[str, float]:
+    """`judge_digits` of 1000 samples from seed 0 (labels 0-9 in turn for a conditional model), with
+    any padding around the judge's 28x28 digits cropped off (stylegan2_mnist draws them at 32x32)."""
+    labels = torch.arange(1000) % 10 if module.num_classes else None
+    fake = module.sample(1000, generator=torch.Generator().manual_seed(0), labels=labels)
+    pad = (fake.shape[-1] - mnist_judge[1].shape[-1]) // 2
+    if pad:
+        fake = fake[..., pad:-pad, pad:-pad]
+    return judge_digits(fake, mnist_judge, labels)

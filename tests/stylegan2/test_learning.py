@@ -8,14 +8,12 @@ rarest, 8, drawn 62 times in 1000; a class counts from 25) and 90% on label; two
 """
 
 import pytest
-import torch
 from hydra.utils import instantiate
 
 from genlab.checkpoints import module_from_checkpoint
-from lightning_modules.stylegan2 import StyleGAN2
 from tests.helpers.background import BackgroundTraining
 from tests.helpers.config import requires_mnist
-from tests.helpers.judge import judge_digits
+from tests.helpers.judge import judge_samples
 
 pytestmark = [pytest.mark.slow, requires_mnist]
 # Two epochs of 1250 batches of 32: an MNIST training split holds fewer than 2500 batches.
@@ -32,19 +30,11 @@ RUN = [
 ]
 
 
-def judged(module: StyleGAN2, mnist_judge) -> dict[str, float]:
-    """The judge's scores of 1000 samples, labels 0-9 in turn, with the 2-pixel padding cropped off
-    (the judge reads 28x28 MNIST)."""
-    labels = torch.arange(1000) % 10
-    fake = module.sample(1000, generator=torch.Generator().manual_seed(0), labels=labels)
-    return judge_digits(fake[..., 2:-2, 2:-2], mnist_judge, labels)
-
-
 @pytest.mark.background_training(*RUN)
 def test_stylegan2_mnist_draws_digits_of_the_asked_class(background_run: BackgroundTraining, make_config, mnist_judge):
-    before = judged(instantiate(make_config(*RUN).model), mnist_judge)
+    before = judge_samples(instantiate(make_config(*RUN).model), mnist_judge)
     module, _ = module_from_checkpoint(background_run.checkpoint(timeout_s=3600))
-    after = judged(module, mnist_judge)
+    after = judge_samples(module, mnist_judge)
     print(f"stylegan2_mnist: untrained {before} -> trained {after}")
     assert after["fid"] < 0.15 * before["fid"]
     assert after["classes_covered"] == 10
